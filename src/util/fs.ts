@@ -1,0 +1,108 @@
+import { randomBytes } from "node:crypto";
+import { constants, createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+/** Repository files are private to the owner (DESIGN.md non-negotiables). */
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+/** Prefix of every temporary file we create; listings skip these names. */
+export const TEMP_PREFIX = ".tmp-";
+
+/** A unique temporary name beside `target`, in the same directory so rename is atomic. */
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${randomBytes(6).toString("hex")}`);
+}
+
+/** fsync a directory so that a rename or create inside it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface AtomicWriteOptions {
+  mode?: number;
+  /** Skip the directory fsync; the caller promises to fsync the directory itself later. */
+  deferDirSync?: boolean;
+  /** Fail with EEXIST instead of replacing an existing file. */
+  exclusive?: boolean;
+}
+
+/**
+ * Writes data to `target` so that a crash at any instant leaves either the old file or
+ * the complete new one: temp file in the same directory → write → fsync → rename →
+ * fsync the directory. The temp file is removed on failure.
+ */
+export async function writeFileAtomic(
+  target: string,
+  data: Uint8Array | string | Readable,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const temp = tempPathFor(target);
+  const mode = options.mode ?? FILE_MODE;
+  try {
+    if (typeof data === "string" || data instanceof Uint8Array) {
+      const handle = await fs.open(temp, "wx", mode);
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } else {
+      const out = createWriteStream(temp, { flags: "wx", mode });
+      await pipeline(data, out);
+      const handle = await fs.open(temp, "r+");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+    if (options.exclusive) {
+      // link() fails when the name exists, which rename() would silently replace.
+      await fs.link(temp, target);
+      await fs.unlink(temp);
+    } else {
+      await fs.rename(temp, target);
+    }
+    if (!options.deferDirSync) await fsyncDir(path.dirname(target));
+  } catch (err) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** mkdir -p with the repository's private mode. */
+export async function ensureDir(dir: string, mode = DIR_MODE): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode });
+}
+
+/** True when `p` exists (without following a final symlink). */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/** True when `dir` does not exist or holds nothing. */
+export async function isEmptyOrMissingDir(dir: string): Promise<boolean> {
+  try {
+    const names = await fs.readdir(dir);
+    return names.length === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return true;
+    throw err;
+  }
+}

@@ -1,0 +1,57 @@
+import type { Readable } from "node:stream";
+
+/** One stored object, as a listing returns it. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+/**
+ * Where repository objects live. Keys are `/`-separated relative names
+ * (`data/ab/abcd…`, `snapshots/<id>.json`). Every put is atomic: readers see the old
+ * object or the whole new one, never a part. The interface needs no rename or hard
+ * link, so an S3-compatible object store can implement it (conditional puts where
+ * `ifAbsent` is asked for).
+ */
+export interface Backend {
+  /** Human-readable location, for messages. */
+  readonly location: string;
+  /** Stores `data` under `key` durably. With `ifAbsent`, returns false (and writes nothing) when the key exists. */
+  put(key: string, data: Uint8Array | string, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** Reads a whole object; throws NotFoundError when absent. */
+  get(key: string): Promise<Buffer>;
+  /** Streams an object; throws NotFoundError when absent. */
+  getStream(key: string): Promise<Readable>;
+  /** Size of the object, or undefined when absent. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Lists objects whose key starts with `prefix` (a folder such as `snapshots/`), in no particular order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Deletes an object; deleting an absent key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Makes puts since the last flush durable (a no-op where every put is already durable). */
+  flush(): Promise<void>;
+  /** Free bytes where the repository lives, when the backend can tell. */
+  freeBytes(): Promise<number | undefined>;
+}
+
+/** Thrown by get/getStream for a missing key. */
+export class ObjectNotFoundError extends Error {
+  readonly code = "ENOENT";
+  constructor(readonly key: string) {
+    super(`object ${key} not found`);
+  }
+}
+
+/** Rejects keys that could escape the repository or that a backend cannot store. */
+export function assertValidKey(key: string): void {
+  if (
+    key.length === 0 ||
+    key.startsWith("/") ||
+    key.endsWith("/") ||
+    key.includes("\\") ||
+    key.includes("\0") ||
+    key.split("/").some((part) => part === "" || part === "." || part === "..")
+  ) {
+    throw new Error(`invalid repository key "${key}"`);
+  }
+}

@@ -1,0 +1,150 @@
+import { createReadStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { assertValidKey, ObjectNotFoundError, type Backend, type ObjectInfo } from "../backend.js";
+import { DIR_MODE, FILE_MODE, fsyncDir, TEMP_PREFIX, writeFileAtomic } from "../../util/fs.js";
+
+/**
+ * A repository in a local directory. Objects are files written atomically (temp →
+ * fsync → rename). Directory fsyncs after renames are batched: `put` records the
+ * directory and `flush` syncs each once, which callers do before anything that
+ * refers to those objects (a snapshot manifest) is written.
+ */
+export class LocalBackend implements Backend {
+  readonly location: string;
+  readonly #root: string;
+  readonly #dirtyDirs = new Set<string>();
+  readonly #knownDirs = new Set<string>();
+
+  constructor(root: string) {
+    this.#root = path.resolve(root);
+    this.location = this.#root;
+  }
+
+  #pathOf(key: string): string {
+    assertValidKey(key);
+    return path.join(this.#root, ...key.split("/"));
+  }
+
+  async #ensureParent(file: string): Promise<void> {
+    const dir = path.dirname(file);
+    if (this.#knownDirs.has(dir)) return;
+    const created = await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    if (created !== undefined) {
+      // A new directory entry must itself be made durable in its parent.
+      this.#dirtyDirs.add(path.dirname(dir));
+      this.#dirtyDirs.add(path.dirname(created));
+    }
+    this.#knownDirs.add(dir);
+  }
+
+  async put(key: string, data: Uint8Array | string, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const file = this.#pathOf(key);
+    await this.#ensureParent(file);
+    try {
+      await writeFileAtomic(file, data, { mode: FILE_MODE, deferDirSync: true, exclusive: options.ifAbsent });
+    } catch (err) {
+      if (options.ifAbsent && (err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
+    }
+    this.#dirtyDirs.add(path.dirname(file));
+    return true;
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.#pathOf(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(key);
+      throw err;
+    }
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const file = this.#pathOf(key);
+    const handle = await fs.open(file, "r").catch((err: NodeJS.ErrnoException) => {
+      throw err.code === "ENOENT" ? new ObjectNotFoundError(key) : err;
+    });
+    return createReadStream("", { fd: handle.fd, autoClose: true, highWaterMark: 1 << 20 });
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.#pathOf(key));
+      return { key, size: st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const base = prefix.replace(/\/+$/, "");
+    const start = base === "" ? this.#root : this.#pathOf(base);
+    yield* this.#walk(start, base);
+  }
+
+  async *#walk(dir: string, keyPrefix: string): AsyncIterable<ObjectInfo> {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith(TEMP_PREFIX)) continue;
+      const key = keyPrefix === "" ? entry.name : `${keyPrefix}/${entry.name}`;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        yield* this.#walk(full, key);
+      } else if (entry.isFile()) {
+        const st = await fs.stat(full).catch(() => undefined);
+        if (st) yield { key, size: st.size };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.#pathOf(key);
+    await fs.rm(file, { force: true });
+    this.#dirtyDirs.add(path.dirname(file));
+  }
+
+  async flush(): Promise<void> {
+    const dirs = [...this.#dirtyDirs];
+    this.#dirtyDirs.clear();
+    await Promise.all(dirs.map((dir) => fsyncDir(dir).catch(ignoreMissing)));
+  }
+
+  async freeBytes(): Promise<number | undefined> {
+    const st = await fs.statfs(this.#root);
+    return st.bavail * st.bsize;
+  }
+
+  /** Removes leftover temp files older than `olderThanMs` (from crashed writers). */
+  async removeStaleTemps(olderThanMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    const visit = async (dir: string): Promise<void> => {
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await visit(full);
+        else if (entry.name.startsWith(TEMP_PREFIX)) {
+          const st = await fs.stat(full).catch(() => undefined);
+          if (st && now - st.mtimeMs > olderThanMs) {
+            await fs.rm(full, { force: true });
+            removed += 1;
+          }
+        }
+      }
+    };
+    await visit(this.#root);
+    return removed;
+  }
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== "ENOENT") throw err;
+}

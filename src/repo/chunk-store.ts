@@ -1,0 +1,125 @@
+import { createHash } from "node:crypto";
+import { Compressor, Decompressor } from "zstd-napi";
+import { RepoCorruptError } from "../errors.js";
+import { ObjectNotFoundError, type Backend } from "./backend.js";
+
+/** First byte of every stored chunk: how the rest is encoded. */
+const enum Encoding {
+  Raw = 0,
+  Zstd = 1,
+}
+
+const ID_PATTERN = /^[0-9a-f]{64}$/;
+
+/** Repository key of a chunk: fan out over 256 folders by the first byte of its hash. */
+export function chunkKey(id: string): string {
+  return `data/${id.slice(0, 2)}/${id}`;
+}
+
+/** SHA-256 of the plain bytes, lowercase hex: a chunk's id. */
+export function chunkId(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export interface PutResult {
+  id: string;
+  /** Bytes added to the repository: 0 when the chunk was already stored. */
+  storedBytes: number;
+}
+
+/**
+ * Stores chunks content-addressed: id = SHA-256 of the plain bytes; body = one
+ * encoding byte + zstd frame (or the raw bytes when zstd does not shrink them).
+ * Every read is checked against the id, so damage is found before bytes are used.
+ */
+export class ChunkStore {
+  readonly #backend: Backend;
+  readonly #compressor = new Compressor();
+  readonly #decompressor = new Decompressor();
+  #known: Set<string> | undefined;
+
+  constructor(backend: Backend, options: { compressionLevel?: number } = {}) {
+    this.#backend = backend;
+    this.#compressor.setParameters({ compressionLevel: options.compressionLevel ?? 3 });
+  }
+
+  /** Lists stored chunk ids once, so dedup checks do not hit the backend per chunk. */
+  async loadIndex(): Promise<Set<string>> {
+    if (this.#known) return this.#known;
+    const known = new Set<string>();
+    for await (const obj of this.#backend.list("data/")) {
+      const id = obj.key.slice(obj.key.lastIndexOf("/") + 1);
+      if (ID_PATTERN.test(id)) known.add(id);
+    }
+    this.#known = known;
+    return known;
+  }
+
+  /** True when the chunk is known to be stored (after loadIndex) or was stored by this process. */
+  has(id: string): boolean {
+    return this.#known?.has(id) ?? false;
+  }
+
+  /** Records a chunk written by a snapshot writer, so later writers in this process dedup against it. */
+  markStored(id: string): void {
+    this.#known?.add(id);
+  }
+
+  /** Stores a chunk unless it is already there. Durable only after `backend.flush()`. */
+  async put(data: Uint8Array): Promise<PutResult> {
+    const id = chunkId(data);
+    const known = await this.loadIndex();
+    if (known.has(id)) return { id, storedBytes: 0 };
+    known.add(id);
+    try {
+      const body = this.encode(data);
+      await this.#backend.put(chunkKey(id), body);
+      return { id, storedBytes: body.length };
+    } catch (err) {
+      known.delete(id);
+      throw err;
+    }
+  }
+
+  /** Encodes a chunk body: zstd when it shrinks the data, raw otherwise. */
+  encode(data: Uint8Array): Buffer {
+    const compressed = this.#compressor.compress(data);
+    if (compressed.length + 1 < data.length) {
+      return Buffer.concat([Buffer.of(Encoding.Zstd), compressed]);
+    }
+    return Buffer.concat([Buffer.of(Encoding.Raw), data]);
+  }
+
+  /** Reads a chunk, decodes it and checks its hash. Throws RepoCorruptError naming the chunk. */
+  async get(id: string): Promise<Buffer> {
+    let body: Buffer;
+    try {
+      body = await this.#backend.get(chunkKey(id));
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) {
+        throw new RepoCorruptError(`chunk ${id} is missing from the repository`, { cause: err });
+      }
+      throw err;
+    }
+    return this.decode(id, body);
+  }
+
+  /** Decodes a stored body and verifies it against `id`. */
+  decode(id: string, body: Buffer): Buffer {
+    let data: Buffer;
+    try {
+      if (body[0] === Encoding.Raw) data = body.subarray(1);
+      else if (body[0] === Encoding.Zstd) data = this.#decompressor.decompress(body.subarray(1));
+      else throw new Error(`unknown encoding byte ${body[0]}`);
+    } catch (err) {
+      throw new RepoCorruptError(`chunk ${id} is damaged: ${(err as Error).message}`, { cause: err });
+    }
+    if (chunkId(data) !== id) throw new RepoCorruptError(`chunk ${id} is damaged: its content does not match its hash`);
+    return data;
+  }
+
+  /** Stored size of a chunk, or undefined when it is missing. */
+  async storedSize(id: string): Promise<number | undefined> {
+    return (await this.#backend.stat(chunkKey(id)))?.size;
+  }
+}

@@ -1,0 +1,74 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { chunkStream, chunkerMasks, type ChunkerParams } from "./chunker.js";
+
+const SMALL: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
+
+function pseudoRandom(size: number, seed: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function* pieces(data: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+async function cut(data: Buffer, pieceSize: number, params = SMALL): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const chunk of chunkStream(pieces(data, pieceSize), params)) out.push(Buffer.from(chunk));
+  return out;
+}
+
+const digest = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+describe("chunkStream", () => {
+  it("reassembles to the input and respects min/max sizes", async () => {
+    const data = pseudoRandom(300_000, 7);
+    const chunks = await cut(data, 10_000);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    for (const c of chunks.slice(0, -1)) {
+      expect(c.length).toBeGreaterThanOrEqual(SMALL.minSize);
+      expect(c.length).toBeLessThanOrEqual(SMALL.maxSize);
+    }
+    const mean = data.length / chunks.length;
+    expect(mean).toBeGreaterThan(SMALL.avgSize / 2);
+    expect(mean).toBeLessThan(SMALL.avgSize * 2);
+  });
+
+  it("cuts at the same places whatever the input buffer sizes", async () => {
+    const data = pseudoRandom(200_000, 3);
+    const a = (await cut(data, 1)).map(digest);
+    const b = (await cut(data, 65_536)).map(digest);
+    const c = (await cut(data, 777)).map(digest);
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+  });
+
+  it("keeps most chunks after an insertion near the start", async () => {
+    const data = pseudoRandom(400_000, 11);
+    const edited = Buffer.concat([data.subarray(0, 5000), Buffer.from("inserted bytes"), data.subarray(5000)]);
+    const before = new Set((await cut(data, 8192)).map(digest));
+    const after = (await cut(edited, 8192)).map(digest);
+    const shared = after.filter((d) => before.has(d)).length;
+    expect(shared / after.length).toBeGreaterThan(0.9);
+  });
+
+  it("cuts zero-entropy input at the max size and handles empty input", async () => {
+    const zeros = Buffer.alloc(50_000);
+    const chunks = await cut(zeros, 4096);
+    expect(chunks.slice(0, -1).every((c) => c.length === SMALL.maxSize)).toBe(true);
+    expect(await cut(Buffer.alloc(0), 10)).toEqual([]);
+  });
+
+  it("rejects parameters that are not min < avg < max with avg a power of two", () => {
+    expect(() => chunkerMasks({ minSize: 10, avgSize: 3000, maxSize: 9000 })).toThrow(/power of two/);
+    expect(() => chunkerMasks({ minSize: 8192, avgSize: 4096, maxSize: 9000 })).toThrow(/min < avg < max/);
+  });
+});

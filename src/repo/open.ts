@@ -1,0 +1,27 @@
+import { NotSupportedError } from "../errors.js";
+import type { Backend } from "./backend.js";
+import { LocalBackend } from "./backends/local.js";
+import { Repository } from "./repository.js";
+
+/** The repository part of the configuration that opening needs. */
+export interface RepositorySpec {
+  path?: string;
+  s3?: unknown;
+  compressionLevel?: number;
+}
+
+/** The backend the configuration names. */
+export function backendFor(spec: RepositorySpec): Backend {
+  if (spec.path !== undefined) return new LocalBackend(spec.path);
+  throw new NotSupportedError("repository.s3: S3-compatible repositories are not supported yet; use repository.path");
+}
+
+/** Opens the configured repository (it must have been created with `prs-backup init`). */
+export function openRepository(spec: RepositorySpec): Promise<Repository> {
+  return Repository.open(backendFor(spec), { compressionLevel: spec.compressionLevel });
+}
+
+/** Creates the configured repository unless it exists. */
+export function initRepository(spec: RepositorySpec): Promise<{ repo: Repository; created: boolean }> {
+  return Repository.init(backendFor(spec), { compressionLevel: spec.compressionLevel });
+}

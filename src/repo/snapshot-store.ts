@@ -1,0 +1,135 @@
+import { randomBytes } from "node:crypto";
+import { StringDecoder } from "node:string_decoder";
+import { RepoCorruptError, UserError } from "../errors.js";
+import { ObjectNotFoundError, type Backend } from "./backend.js";
+import type { ChunkStore } from "./chunk-store.js";
+import type { Entry, SnapshotManifest } from "./snapshot.js";
+
+const ID_PATTERN = /^[0-9a-f]{16}$/;
+
+/** A new random snapshot id: 16 hex digits (64 bits). Unique prefixes of 4+ digits are accepted as ids. */
+export function newSnapshotId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+function manifestKey(id: string): string {
+  return `snapshots/${id}.json`;
+}
+
+/**
+ * Snapshot manifests, one object each under `snapshots/`. A snapshot exists once its
+ * manifest is written (atomically, last); nothing else makes it visible.
+ */
+export class SnapshotStore {
+  readonly #backend: Backend;
+  readonly #chunks: ChunkStore;
+
+  constructor(backend: Backend, chunks: ChunkStore) {
+    this.#backend = backend;
+    this.#chunks = chunks;
+  }
+
+  /** Writes a manifest durably. Every chunk it names must already be durable. */
+  async write(manifest: SnapshotManifest): Promise<void> {
+    await this.#backend.put(manifestKey(manifest.id), `${JSON.stringify(manifest)}\n`);
+    await this.#backend.flush();
+  }
+
+  /** Reads a manifest by full id. */
+  async read(id: string): Promise<SnapshotManifest> {
+    let raw: Buffer;
+    try {
+      raw = await this.#backend.get(manifestKey(id));
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) throw new UserError("E_SNAPSHOT_NOT_FOUND", `no snapshot ${id}`);
+      throw err;
+    }
+    try {
+      return JSON.parse(raw.toString("utf8")) as SnapshotManifest;
+    } catch (err) {
+      throw new RepoCorruptError(`snapshot ${id}: manifest is not valid JSON`, { cause: err });
+    }
+  }
+
+  /** Every snapshot id in the repository. */
+  async ids(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const obj of this.#backend.list("snapshots/")) {
+      const name = obj.key.slice("snapshots/".length);
+      if (name.endsWith(".json") && ID_PATTERN.test(name.slice(0, -5))) ids.push(name.slice(0, -5));
+    }
+    return ids;
+  }
+
+  /** All manifests (optionally of one target), newest first by start time. */
+  async list(target?: string): Promise<SnapshotManifest[]> {
+    const manifests = await Promise.all((await this.ids()).map((id) => this.read(id)));
+    return manifests
+      .filter((m) => target === undefined || m.target === target)
+      .sort((a, b) => b.startTime.localeCompare(a.startTime) || b.id.localeCompare(a.id));
+  }
+
+  /**
+   * Finds a snapshot by full id, unique prefix (4+ hex digits) or `latest` (the newest
+   * complete snapshot of `target`). Errors name what was looked for.
+   */
+  async resolve(ref: string, target?: string): Promise<SnapshotManifest> {
+    if (ref === "latest") {
+      const newest = (await this.list(target)).find((m) => m.status === "complete");
+      if (!newest) {
+        throw new UserError("E_SNAPSHOT_NOT_FOUND", `no complete snapshot of target "${target ?? "any"}" yet`);
+      }
+      return newest;
+    }
+    if (!/^[0-9a-f]{4,16}$/.test(ref)) {
+      throw new UserError("E_SNAPSHOT_NOT_FOUND", `"${ref}" is not a snapshot id (4 to 16 hex digits, or "latest")`);
+    }
+    const matches = (await this.ids()).filter((id) => id.startsWith(ref));
+    if (matches.length === 0) throw new UserError("E_SNAPSHOT_NOT_FOUND", `no snapshot ${ref}`);
+    if (matches.length > 1) {
+      throw new UserError("E_SNAPSHOT_AMBIGUOUS", `snapshot id ${ref} is ambiguous: ${matches.join(", ")}`);
+    }
+    const manifest = await this.read(matches[0]!);
+    if (target !== undefined && manifest.target !== target) {
+      throw new UserError(
+        "E_SNAPSHOT_WRONG_TARGET",
+        `snapshot ${manifest.id} belongs to target "${manifest.target}", not "${target}"`,
+      );
+    }
+    return manifest;
+  }
+
+  /** Deletes a manifest (the snapshot's data goes at the next garbage collection). */
+  async remove(id: string): Promise<void> {
+    await this.#backend.delete(manifestKey(id));
+    await this.#backend.flush();
+  }
+
+  /** Streams a snapshot's entries in stored order (sorted by path), each chunk verified. */
+  async *entries(manifest: SnapshotManifest): AsyncGenerator<Entry> {
+    // Chunk boundaries may split a UTF-8 sequence: decode across them.
+    const decoder = new StringDecoder("utf8");
+    let rest = "";
+    let count = 0;
+    for (const id of manifest.entries.chunks) {
+      const text = rest + decoder.write(await this.#chunks.get(id));
+      const lines = text.split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        if (line === "") continue;
+        count += 1;
+        yield JSON.parse(line) as Entry;
+      }
+    }
+    rest += decoder.end();
+    if (rest !== "") {
+      count += 1;
+      yield JSON.parse(rest) as Entry;
+    }
+    if (count !== manifest.entries.count) {
+      throw new RepoCorruptError(
+        `snapshot ${manifest.id}: entry list has ${count} entries, manifest says ${manifest.entries.count}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import { createHash } from "node:crypto";
+import os from "node:os";
+import { VERSION } from "../version.js";
+import { chunkId, chunkKey } from "./chunk-store.js";
+import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
+import type { Repository } from "./repository.js";
+import { newSnapshotId } from "./snapshot-store.js";
+import type { Entry, SnapshotManifest, SnapshotProblem, SnapshotStatus, TargetType } from "./snapshot.js";
+
+/** The entry list dedups best with small chunks: an unchanged subtree gives identical chunks. */
+const ENTRY_CHUNKER: ChunkerParams = { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 };
+const ENTRY_BATCH_BYTES = 64 * 1024;
+/** Chunk writes in flight at once: overlaps fsyncs with hashing and compression. */
+const WRITE_CONCURRENCY = 8;
+
+export interface StoredData {
+  chunks: string[];
+  size: number;
+  sha256: string;
+}
+
+export interface SnapshotWriterOptions {
+  target: string;
+  type: TargetType;
+  parent?: string;
+  chunker?: ChunkerParams;
+  clock?: () => Date;
+}
+
+export interface CommitOptions {
+  sourceBytes: number;
+  metadata: Record<string, unknown>;
+  status?: SnapshotStatus;
+}
+
+/**
+ * Builds one snapshot: stores data chunks (deduplicated, several writes in flight),
+ * appends entries to the chunked entry list, and on commit makes every chunk durable
+ * before writing the manifest — the one write that makes the snapshot exist. A writer
+ * that is never committed leaves only unreferenced chunks, which prune collects.
+ */
+export class SnapshotWriter {
+  readonly id = newSnapshotId();
+  readonly startTime: Date;
+  readonly #repo: Repository;
+  readonly #options: SnapshotWriterOptions;
+  readonly #params: ChunkerParams;
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #pending = new Set<string>();
+  readonly #entryChunker = new Chunker(ENTRY_CHUNKER);
+  readonly #entryChunks: string[] = [];
+  readonly #problems: SnapshotProblem[] = [];
+  #entryBatch: string[] = [];
+  #entryBatchBytes = 0;
+  #entryCount = 0;
+  #failure: unknown;
+  #storedBytes = 0;
+  #newChunks = 0;
+
+  constructor(repo: Repository, options: SnapshotWriterOptions) {
+    this.#repo = repo;
+    this.#options = options;
+    this.#params = options.chunker ?? repo.header.chunker ?? DEFAULT_CHUNKER_PARAMS;
+    this.startTime = (options.clock ?? (() => new Date()))();
+  }
+
+  /** Bytes of new chunks written so far. */
+  get storedBytes(): number {
+    return this.#storedBytes;
+  }
+
+  get problems(): readonly SnapshotProblem[] {
+    return this.#problems;
+  }
+
+  /** Stores a byte stream as content-defined chunks. */
+  async storeStream(source: AsyncIterable<Uint8Array>): Promise<StoredData> {
+    const chunker = new Chunker(this.#params);
+    const hash = createHash("sha256");
+    const chunks: string[] = [];
+    let size = 0;
+    for await (const buf of source) {
+      hash.update(buf);
+      size += buf.length;
+      for (const chunk of chunker.push(buf)) chunks.push(await this.storeChunk(chunk));
+    }
+    const last = chunker.finish();
+    if (last) chunks.push(await this.storeChunk(last));
+    return { chunks, size, sha256: hash.digest("hex") };
+  }
+
+  /** Stores bytes already in memory (a small file), cut the same way as a stream. */
+  async storeBuffer(data: Buffer): Promise<StoredData> {
+    const chunker = new Chunker(this.#params);
+    const chunks: string[] = [];
+    for (const chunk of chunker.push(data)) chunks.push(await this.storeChunk(chunk));
+    const last = chunker.finish();
+    if (last) chunks.push(await this.storeChunk(last));
+    return { chunks, size: data.length, sha256: createHash("sha256").update(data).digest("hex") };
+  }
+
+  /** True when every chunk is stored (so a parent's entry can be reused without reading the source). */
+  hasChunks(ids: readonly string[]): boolean {
+    return ids.every((id) => this.#repo.chunks.has(id) || this.#pending.has(id));
+  }
+
+  /** Stores one chunk unless present; returns its id once the write is queued. */
+  async storeChunk(data: Buffer): Promise<string> {
+    this.#throwIfFailed();
+    await this.#repo.chunks.loadIndex();
+    const id = chunkId(data);
+    if (this.#repo.chunks.has(id) || this.#pending.has(id)) return id;
+    this.#pending.add(id);
+    const body = this.#repo.chunks.encode(data);
+    while (this.#inflight.size >= WRITE_CONCURRENCY) await Promise.race(this.#inflight);
+    this.#throwIfFailed();
+    const write = this.#repo.backend.put(chunkKey(id), body).then(
+      () => {
+        this.#storedBytes += body.length;
+        this.#newChunks += 1;
+        this.#repo.chunks.markStored(id);
+      },
+      (err: unknown) => {
+        this.#failure ??= err;
+      },
+    );
+    const tracked = write.finally(() => this.#inflight.delete(tracked));
+    this.#inflight.add(tracked);
+    return id;
+  }
+
+  /** Appends an entry. Entries must come sorted by path (see util/paths comparePaths). */
+  async addEntry(entry: Entry): Promise<void> {
+    const line = `${JSON.stringify(entry)}\n`;
+    this.#entryBatch.push(line);
+    this.#entryBatchBytes += line.length;
+    this.#entryCount += 1;
+    if (this.#entryBatchBytes >= ENTRY_BATCH_BYTES) await this.#flushEntries();
+  }
+
+  /** Records something that could not be backed up; a snapshot with problems is partial. */
+  addProblem(problem: SnapshotProblem): void {
+    this.#problems.push(problem);
+  }
+
+  async #flushEntries(): Promise<void> {
+    const data = Buffer.from(this.#entryBatch.join(""), "utf8");
+    this.#entryBatch = [];
+    this.#entryBatchBytes = 0;
+    for (const chunk of this.#entryChunker.push(data)) this.#entryChunks.push(await this.storeChunk(chunk));
+  }
+
+  /** Waits for every queued chunk write; rethrows the first failure. */
+  async drain(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+    this.#throwIfFailed();
+  }
+
+  /** Makes all data durable, then writes the manifest. Returns it. */
+  async commit(options: CommitOptions): Promise<SnapshotManifest> {
+    await this.#flushEntries();
+    const last = this.#entryChunker.finish();
+    if (last) this.#entryChunks.push(await this.storeChunk(last));
+    await this.drain();
+    await this.#repo.backend.flush();
+    const manifest: SnapshotManifest = {
+      formatVersion: 1,
+      id: this.id,
+      target: this.#options.target,
+      type: this.#options.type,
+      status: options.status ?? (this.#problems.length > 0 ? "partial" : "complete"),
+      startTime: this.startTime.toISOString(),
+      endTime: new Date().toISOString(),
+      host: os.hostname(),
+      ...(this.#options.parent ? { parent: this.#options.parent } : {}),
+      sourceBytes: options.sourceBytes,
+      storedBytes: this.#storedBytes,
+      entries: { count: this.#entryCount, chunks: this.#entryChunks },
+      problems: this.#problems,
+      metadata: { ...options.metadata, newChunks: this.#newChunks },
+      tool: { name: "prs-backup", version: VERSION },
+    };
+    await this.#repo.snapshots.write(manifest);
+    return manifest;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}

@@ -26,6 +26,8 @@ export interface Backend {
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** Lists objects whose key starts with `prefix` (a folder such as `snapshots/`), in no particular order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Like list, without sizes: cheaper where sizes cost a request or a stat each. */
+  listKeys(prefix: string): AsyncIterable<string>;
   /** Deletes an object; deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
   /** Makes puts since the last flush durable (a no-op where every put is already durable). */

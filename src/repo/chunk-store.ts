@@ -47,17 +47,18 @@ export class ChunkStore {
   async loadIndex(): Promise<Set<string>> {
     if (this.#known) return this.#known;
     const known = new Set<string>();
-    for await (const obj of this.#backend.list("data/")) {
-      const id = obj.key.slice(obj.key.lastIndexOf("/") + 1);
+    for await (const key of this.#backend.listKeys("data/")) {
+      const id = key.slice(key.lastIndexOf("/") + 1);
       if (ID_PATTERN.test(id)) known.add(id);
     }
     this.#known = known;
     return known;
   }
 
-  /** True when the chunk is known to be stored (after loadIndex) or was stored by this process. */
+  /** True when the chunk is stored. Call loadIndex first: without the index nothing could be reused. */
   has(id: string): boolean {
-    return this.#known?.has(id) ?? false;
+    if (!this.#known) throw new Error("internal: ChunkStore.has called before loadIndex");
+    return this.#known.has(id);
   }
 
   /** Records a chunk written by a snapshot writer, so later writers in this process dedup against it. */

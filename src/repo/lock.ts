@@ -154,9 +154,9 @@ async function findConflict(
 /** All lock objects in the repository; unreadable ones (a torn write by a crashed writer) are skipped. */
 export async function readLocks(backend: Backend): Promise<LockInfo[]> {
   const locks: LockInfo[] = [];
-  for await (const obj of backend.list("locks/")) {
+  for await (const key of backend.listKeys("locks/")) {
     try {
-      locks.push(JSON.parse((await backend.get(obj.key)).toString("utf8")) as LockInfo);
+      locks.push(JSON.parse((await backend.get(key)).toString("utf8")) as LockInfo);
     } catch {
       // Lock writes are atomic; a lock that vanished between list and get was released.
     }

@@ -54,8 +54,8 @@ export class SnapshotStore {
   /** Every snapshot id in the repository. */
   async ids(): Promise<string[]> {
     const ids: string[] = [];
-    for await (const obj of this.#backend.list("snapshots/")) {
-      const name = obj.key.slice("snapshots/".length);
+    for await (const key of this.#backend.listKeys("snapshots/")) {
+      const name = key.slice("snapshots/".length);
       if (name.endsWith(".json") && ID_PATTERN.test(name.slice(0, -5))) ids.push(name.slice(0, -5));
     }
     return ids;

@@ -12,9 +12,13 @@ export const DIR_MODE = 0o700;
 /** Prefix of every temporary file we create; listings skip these names. */
 export const TEMP_PREFIX = ".tmp-";
 
+const tempNonce = randomBytes(4).toString("hex");
+let tempCounter = 0;
+
 /** A unique temporary name beside `target`, in the same directory so rename is atomic. */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${randomBytes(6).toString("hex")}`);
+  tempCounter += 1;
+  return path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${tempNonce}${tempCounter}`);
 }
 
 /** fsync a directory so that a rename or create inside it survives a crash. */

@@ -80,12 +80,22 @@ export class LocalBackend implements Backend {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const base = prefix.replace(/\/+$/, "");
-    const start = base === "" ? this.#root : this.#pathOf(base);
-    yield* this.#walk(start, base);
+    for await (const [key, full] of this.#keys(prefix)) {
+      const st = await fs.stat(full).catch(() => undefined);
+      if (st) yield { key, size: st.size };
+    }
   }
 
-  async *#walk(dir: string, keyPrefix: string): AsyncIterable<ObjectInfo> {
+  async *listKeys(prefix: string): AsyncIterable<string> {
+    for await (const [key] of this.#keys(prefix)) yield key;
+  }
+
+  #keys(prefix: string): AsyncIterable<[string, string]> {
+    const base = prefix.replace(/\/+$/, "");
+    return this.#walk(base === "" ? this.#root : this.#pathOf(base), base);
+  }
+
+  async *#walk(dir: string, keyPrefix: string): AsyncIterable<[string, string]> {
     let entries: import("node:fs").Dirent[];
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
@@ -100,8 +110,7 @@ export class LocalBackend implements Backend {
       if (entry.isDirectory()) {
         yield* this.#walk(full, key);
       } else if (entry.isFile()) {
-        const st = await fs.stat(full).catch(() => undefined);
-        if (st) yield { key, size: st.size };
+        yield [key, full];
       }
     }
   }

@@ -1,0 +1,20 @@
+import type { Command } from "commander";
+import { initRepository } from "../repo/open.js";
+import type { CommandRuntime } from "./io.js";
+
+/** `init`: create the repository (idempotent) and print where it is. */
+export function registerInit(program: Command, runtime: () => CommandRuntime): void {
+  program
+    .command("init")
+    .description("create the repository (idempotent) and print where it is")
+    .action(async () => {
+      const rt = runtime();
+      const { config } = await rt.loadConfig();
+      const { repo, created } = await initRepository(config.repository);
+      if (rt.options.json) {
+        rt.printJson({ location: repo.backend.location, id: repo.header.id, created, formatVersion: repo.header.version });
+      } else {
+        rt.print(`${created ? "created" : "already initialized"}: repository ${repo.header.id} at ${repo.backend.location}`);
+      }
+    });
+}

@@ -1,0 +1,12 @@
+import type { ChunkerParams } from "../../repo/chunker.js";
+
+/** The parts of a `files` target's configuration that the engine uses. */
+export interface FilesTarget {
+  name: string;
+  type: "files";
+  paths: readonly string[];
+  include?: readonly string[];
+  exclude?: readonly string[];
+  oneFileSystem?: boolean;
+  chunking?: ChunkerParams;
+}

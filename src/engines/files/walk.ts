@@ -1,0 +1,112 @@
+import type { BigIntStats } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import picomatch from "picomatch";
+import type { Logger } from "../../util/logger.js";
+
+export interface WalkItem {
+  path: string;
+  stat: BigIntStats;
+}
+
+export interface WalkOptions {
+  /** Absolute, normalized roots (see normalizeRoots), in comparePaths order. */
+  roots: string[];
+  include?: readonly string[];
+  exclude?: readonly string[];
+  /** Do not descend into other file systems (mount points are recorded, their contents not). */
+  oneFileSystem?: boolean;
+  logger: Logger;
+  /** Called for anything that could not be read; the snapshot becomes partial. */
+  onProblem: (path: string, message: string) => void;
+}
+
+/** Matches absolute paths; a pattern without "/" matches the base name anywhere (like .gitignore). */
+function matcher(patterns: readonly string[] | undefined): ((p: string) => boolean) | undefined {
+  if (!patterns || patterns.length === 0) return undefined;
+  return picomatch([...patterns], { dot: true, basename: true });
+}
+
+/**
+ * Walks the roots depth-first with each directory's names sorted, so items come in
+ * comparePaths order. Excluded directories are skipped whole; include patterns select
+ * files and symlinks (directories are always walked). Sockets, FIFOs and devices are
+ * skipped with a warning: they hold no data to restore.
+ */
+export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> {
+  const isExcluded = matcher(options.exclude);
+  const isIncluded = matcher(options.include);
+
+  async function* visit(
+    p: string,
+    statResult: BigIntStats | Error,
+    rootDev: bigint,
+    isRoot: boolean,
+  ): AsyncGenerator<WalkItem> {
+    if (statResult instanceof Error) {
+      options.onProblem(p, describeError(statResult));
+      return;
+    }
+    const stat = statResult;
+    if (stat.isFile() || stat.isSymbolicLink()) {
+      if (isRoot || !isIncluded || isIncluded(p)) yield { path: p, stat };
+      return;
+    }
+    if (!stat.isDirectory()) {
+      options.logger.warn(`skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`);
+      return;
+    }
+    yield { path: p, stat };
+    if (options.oneFileSystem && stat.dev !== rootDev) return;
+    let names: string[];
+    try {
+      names = await fs.readdir(p);
+    } catch (err) {
+      options.onProblem(p, `cannot list directory: ${describeError(err)}`);
+      return;
+    }
+    names.sort();
+    const children = names.map((name) => (p === "/" ? `/${name}` : `${p}/${name}`)).filter((c) => !isExcluded?.(c));
+    // lstat a batch of siblings at once: one at a time, a large tree is bound by syscall latency.
+    for (let i = 0; i < children.length; i += STAT_BATCH) {
+      const batch = children.slice(i, i + STAT_BATCH);
+      const stats = await Promise.all(batch.map((c) => lstatOrError(c)));
+      for (const [j, child] of batch.entries()) yield* visit(child, stats[j]!, rootDev, false);
+    }
+  }
+
+  for (const root of options.roots) {
+    const rootStat = await lstatOrError(root);
+    yield* visit(path.resolve(root), rootStat, rootStat instanceof Error ? 0n : rootStat.dev, true);
+  }
+}
+
+const STAT_BATCH = 64;
+
+function lstatOrError(p: string): Promise<BigIntStats | Error> {
+  return fs.lstat(p, { bigint: true }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+}
+
+function kindOf(stat: BigIntStats): string {
+  if (stat.isSocket()) return "socket";
+  if (stat.isFIFO()) return "FIFO";
+  if (stat.isBlockDevice()) return "block device";
+  if (stat.isCharacterDevice()) return "character device";
+  return "special file";
+}
+
+/** A short reason for an fs error ("no such file or directory", "permission denied"). */
+export function describeError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case "ENOENT":
+      return "vanished during backup (no such file or directory)";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EIO":
+      return "input/output error";
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}

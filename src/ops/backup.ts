@@ -1,0 +1,80 @@
+import type { TargetConfig } from "../config/index.js";
+import { engineFor } from "../engines/registry.js";
+import { OperationError, toPrsBackupError, type PrsBackupError } from "../errors.js";
+import { openRepository } from "../repo/open.js";
+import type { Repository } from "../repo/repository.js";
+import { SnapshotWriter } from "../repo/snapshot-writer.js";
+import type { SnapshotManifest } from "../repo/snapshot.js";
+import { createProgress } from "../util/progress.js";
+import { formatBytes, formatDuration } from "../util/format.js";
+import { lockTimeoutMs, selectTargets, type OpContext } from "./context.js";
+
+export interface BackupOutcome {
+  target: string;
+  /** The snapshot made (also when partial). */
+  snapshot?: SnapshotManifest;
+  error?: PrsBackupError;
+}
+
+/**
+ * Backs up the named targets (none: every enabled one), one after another. A failing
+ * target does not stop the others; each outcome says what happened.
+ */
+export async function runBackup(ctx: OpContext, names?: readonly string[]): Promise<BackupOutcome[]> {
+  const targets = selectTargets(ctx.config, names);
+  const repo = await openRepository(ctx.config.repository);
+  const outcomes: BackupOutcome[] = [];
+  for (const target of targets) {
+    try {
+      outcomes.push(await backupTarget(ctx, repo, target));
+    } catch (err) {
+      const error = toPrsBackupError(err);
+      ctx.logger.error(`${target.name}: backup failed: ${error.message}`);
+      outcomes.push({ target: target.name, error });
+    }
+  }
+  return outcomes;
+}
+
+async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConfig): Promise<BackupOutcome> {
+  const engine = engineFor(target);
+  const base = { repo, logger: ctx.logger, env: ctx.env, tempDirectory: ctx.config.repository.tempDirectory };
+  await engine.preflight(target, { ...base, progress: createProgress({ label: target.name, logger: ctx.logger }) });
+  const lock = await repo.lock({
+    exclusive: false,
+    operation: `backup ${target.name}`,
+    timeoutMs: lockTimeoutMs(ctx.config),
+    logger: ctx.logger,
+  });
+  try {
+    const parent = (await repo.snapshots.list(target.name))[0];
+    await repo.chunks.loadIndex();
+    const writer = new SnapshotWriter(repo, {
+      target: target.name,
+      type: target.type,
+      parent: parent?.id,
+      chunker: "chunking" in target ? target.chunking : undefined,
+      clock: ctx.now,
+    });
+    const progress = createProgress({ label: `backup ${target.name}`, logger: ctx.logger, tty: ctx.tty });
+    ctx.logger.info(`${target.name}: backing up${parent ? ` (parent ${parent.id})` : ""}`);
+    const result = await engine.backup(target, { ...base, progress, writer, parent });
+    progress.done();
+    const manifest = await writer.commit({ sourceBytes: result.sourceBytes, metadata: result.metadata, status: result.status });
+    const seconds = (Date.parse(manifest.endTime) - Date.parse(manifest.startTime)) / 1000;
+    ctx.logger.info(
+      `${target.name}: snapshot ${manifest.id} ${manifest.status}: ${formatBytes(manifest.sourceBytes)} source, ${formatBytes(manifest.storedBytes)} added, ${formatDuration(seconds)}`,
+    );
+    if (manifest.status !== "complete") {
+      const first = manifest.problems[0];
+      const error = new OperationError(
+        "E_SNAPSHOT_PARTIAL",
+        `target "${target.name}": snapshot ${manifest.id} is partial: ${manifest.problems.length} path(s) could not be backed up${first ? ` (first: ${first.path ?? ""}: ${first.message})` : ""}`,
+      );
+      return { target: target.name, snapshot: manifest, error };
+    }
+    return { target: target.name, snapshot: manifest };
+  } finally {
+    await lock.release();
+  }
+}

@@ -68,6 +68,13 @@ function describe(lock: LockInfo): string {
   return `${lock.exclusive ? "exclusive" : "shared"} lock of "${lock.operation}" (pid ${lock.pid} on ${lock.host}, since ${lock.created})`;
 }
 
+const held = new Set<RepoLock>();
+
+/** Releases every lock this process holds (on SIGINT/SIGTERM, before exiting). */
+export async function releaseAllLocks(): Promise<void> {
+  await Promise.all([...held].map((lock) => lock.release().catch(() => undefined)));
+}
+
 /** A held lock; call release() when done. Refreshes itself while held. */
 export class RepoLock {
   readonly #backend: Backend;
@@ -102,6 +109,7 @@ export class RepoLock {
       if (!conflict) {
         const lock = new RepoLock(backend, info);
         lock.#startRefresh(now);
+        held.add(lock);
         return lock;
       }
       await backend.delete(lockKey(info.id));
@@ -125,6 +133,7 @@ export class RepoLock {
   }
 
   async release(): Promise<void> {
+    held.delete(this);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#backend.delete(lockKey(this.info.id));

@@ -1,5 +1,10 @@
 import type { Readable } from "node:stream";
 
+export interface PutOptions {
+  ifAbsent?: boolean;
+  deferred?: boolean;
+}
+
 /** One stored object, as a listing returns it. */
 export interface ObjectInfo {
   key: string;
@@ -16,8 +21,13 @@ export interface ObjectInfo {
 export interface Backend {
   /** Human-readable location, for messages. */
   readonly location: string;
-  /** Stores `data` under `key` durably. With `ifAbsent`, returns false (and writes nothing) when the key exists. */
-  put(key: string, data: Uint8Array | string, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /**
+   * Stores `data` under `key` durably. With `ifAbsent`, returns false (and writes
+   * nothing) when the key exists. With `deferred`, the object may stay invisible and
+   * not durable until the next `flush()` — many small objects are made durable together
+   * (one file-system sync instead of one fsync each).
+   */
+  put(key: string, data: Uint8Array | string, options?: PutOptions): Promise<boolean>;
   /** Reads a whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Buffer>;
   /** Streams an object; throws NotFoundError when absent. */
@@ -30,7 +40,7 @@ export interface Backend {
   listKeys(prefix: string): AsyncIterable<string>;
   /** Deletes an object; deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
-  /** Makes puts since the last flush durable (a no-op where every put is already durable). */
+  /** Makes every put since the last flush durable and visible (deferred ones included). */
   flush(): Promise<void>;
   /** Free bytes where the repository lives, when the backend can tell. */
   freeBytes(): Promise<number | undefined>;

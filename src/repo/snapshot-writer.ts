@@ -116,7 +116,7 @@ export class SnapshotWriter {
     const body = this.#repo.chunks.encode(data);
     while (this.#inflight.size >= WRITE_CONCURRENCY) await Promise.race(this.#inflight);
     this.#throwIfFailed();
-    const write = this.#repo.backend.put(chunkKey(id), body).then(
+    const write = this.#repo.backend.put(chunkKey(id), body, { deferred: true }).then(
       () => {
         this.#storedBytes += body.length;
         this.#newChunks += 1;

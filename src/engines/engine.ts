@@ -17,6 +17,8 @@ export interface EngineContext {
   env: NodeJS.ProcessEnv;
   /** Where scratch files and drill instances go (default: the OS temp dir). */
   tempDirectory?: string;
+  /** Commands (argv arrays) that stop and start the application around an in-place restore. */
+  services?: { readonly stop?: readonly string[]; readonly start?: readonly string[] };
   signal?: AbortSignal;
 }
 

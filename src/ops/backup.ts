@@ -38,7 +38,7 @@ export async function runBackup(ctx: OpContext, names?: readonly string[]): Prom
 
 async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConfig): Promise<BackupOutcome> {
   const engine = engineFor(target);
-  const base = { repo, logger: ctx.logger, env: ctx.env, tempDirectory: ctx.config.repository.tempDirectory };
+  const base = { repo, logger: ctx.logger, env: ctx.env, tempDirectory: ctx.config.repository.tempDirectory, services: ctx.config.services };
   await engine.preflight(target, { ...base, progress: createProgress({ label: target.name, logger: ctx.logger }) });
   const lock = await repo.lock({
     exclusive: false,

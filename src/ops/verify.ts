@@ -124,7 +124,7 @@ async function runDrills(
         logger: ctx.logger,
         progress: noProgress,
         env: ctx.env,
-        tempDirectory: ctx.config.repository.tempDirectory,
+        tempDirectory: ctx.config.repository.tempDirectory, services: ctx.config.services,
       });
     } catch (err) {
       result = { ok: false, seconds: 0, compared: {}, problems: [toPrsBackupError(err).message] };

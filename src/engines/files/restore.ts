@@ -1,8 +1,10 @@
-import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import path from "node:path";
 import { RepoCorruptError, UserError } from "../../errors.js";
 import type { ChunkStore } from "../../repo/chunk-store.js";
+import { entryContent } from "../../repo/entry-content.js";
 import type { DirEntry, Entry, FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
 import { mapOrdered } from "../../util/concurrency.js";
 import { isEmptyOrMissingDir, pathExists, tempPathFor } from "../../util/fs.js";
@@ -112,33 +114,16 @@ async function* entriesUnder(snapshot: SnapshotManifest, ctx: EngineContext): As
   }
 }
 
-/** Writes one file via a temp name; every chunk is verified by the chunk store, then the whole-file hash. */
+/** Writes one file via a temp name; chunks and the whole-file hash are verified while streaming. */
 export async function writeFileEntry(entry: FileEntry, dest: string, chunks: ChunkStore, asRoot: boolean): Promise<void> {
   const temp = tempPathFor(dest);
-  const handle = await fs.open(temp, "wx", 0o600);
   try {
-    const hash = createHash("sha256");
-    let size = 0;
-    let next = entry.chunks.length > 0 ? chunks.get(entry.chunks[0]!) : undefined;
-    for (let i = 0; i < entry.chunks.length; i++) {
-      const data = await next!;
-      // Read the next chunk while this one is written.
-      next = i + 1 < entry.chunks.length ? chunks.get(entry.chunks[i + 1]!) : undefined;
-      next?.catch(() => undefined);
-      hash.update(data);
-      size += data.length;
-      await handle.write(data);
-    }
-    if (size !== entry.size || hash.digest("hex") !== entry.sha256) {
-      throw new RepoCorruptError(`${entry.path}: restored content does not match the snapshot's file hash`);
-    }
-    if (asRoot) await handle.chown(entry.uid, entry.gid);
-    await handle.chmod(entry.mode);
-    await handle.close();
+    await pipeline(entryContent(chunks, entry), createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+    if (asRoot) await fs.chown(temp, entry.uid, entry.gid);
+    await fs.chmod(temp, entry.mode);
     await fs.utimes(temp, ...times(entry));
     await fs.rename(temp, dest);
   } catch (err) {
-    await handle.close().catch(() => undefined);
     await fs.rm(temp, { force: true });
     if (err instanceof RepoCorruptError) {
       throw new RepoCorruptError(`cannot restore ${entry.path}: ${err.message}`, { cause: err });

@@ -17,7 +17,10 @@ const uploads = path.join(demo, "source/uploads");
 
 function run(args: string[]): { out: string; seconds: number } {
   const started = process.hrtime.bigint();
-  const out = execFileSync(process.execPath, [cli, "--config", config, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const out = execFileSync(process.execPath, [cli, "--config", config, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   return { out, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }
 
@@ -31,7 +34,7 @@ async function makeUploads(): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
     for (let f = 0; f < 25; f++) {
       const binary = f % 3 !== 0;
-      const size = binary ? 20_000 + ((d * 25 + f) * 7919) % 400_000 : 5_000 + f * 300;
+      const size = binary ? 20_000 + (((d * 25 + f) * 7919) % 400_000) : 5_000 + f * 300;
       const body = binary ? randomBytes(size) : Buffer.from(`invoice ${d}-${f}\n`.repeat(size / 16));
       await fs.writeFile(path.join(dir, binary ? `scan-${f}.jpg` : `invoice-${f}.txt`), body);
     }
@@ -57,7 +60,13 @@ async function hashTree(dir: string): Promise<Map<string, string>> {
         out.set(rel, "dir");
         await visit(full);
       } else if (entry.isSymbolicLink()) out.set(rel, `-> ${await fs.readlink(full)}`);
-      else out.set(rel, createHash("sha256").update(await fs.readFile(full)).digest("hex"));
+      else
+        out.set(
+          rel,
+          createHash("sha256")
+            .update(await fs.readFile(full))
+            .digest("hex"),
+        );
     }
   };
   await visit(dir);
@@ -75,7 +84,10 @@ const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 async function main(): Promise<void> {
   await fs.rm(demo, { recursive: true, force: true });
   await fs.mkdir(demo, { recursive: true });
-  await fs.writeFile(config, `repository:\n  path: ./repo\ntargets:\n  uploads:\n    type: files\n    paths: [./source/uploads]\n`);
+  await fs.writeFile(
+    config,
+    `repository:\n  path: ./repo\ntargets:\n  uploads:\n    type: files\n    paths: [./source/uploads]\n`,
+  );
   await makeUploads();
 
   step("init");
@@ -83,23 +95,33 @@ async function main(): Promise<void> {
   step("backup #1");
   const first = run(["backup", "uploads", "--json"]);
   const [s1] = JSON.parse(first.out) as Summary[];
-  process.stdout.write(`snapshot ${s1!.id}: ${mb(s1!.sourceBytes)} source, ${mb(s1!.storedBytes)} stored, ${first.seconds.toFixed(2)}s\n`);
+  process.stdout.write(
+    `snapshot ${s1!.id}: ${mb(s1!.sourceBytes)} source, ${mb(s1!.storedBytes)} stored, ${first.seconds.toFixed(2)}s\n`,
+  );
   step("change 3 files, delete 1, add 1; backup #2");
   await changeUploads();
   const second = run(["backup", "uploads", "--json"]);
   const [s2] = JSON.parse(second.out) as Summary[];
-  process.stdout.write(`snapshot ${s2!.id}: ${mb(s2!.sourceBytes)} source, ${mb(s2!.storedBytes)} stored, ${second.seconds.toFixed(2)}s\n`);
+  process.stdout.write(
+    `snapshot ${s2!.id}: ${mb(s2!.sourceBytes)} source, ${mb(s2!.storedBytes)} stored, ${second.seconds.toFixed(2)}s\n`,
+  );
   step("list");
   process.stdout.write(run(["list"]).out);
   step("verify --deep");
   const verify = run(["verify", "--deep", "--json"]);
   const report = JSON.parse(verify.out) as { ok: boolean; checked: number; chunksChecked: number };
-  process.stdout.write(`ok=${report.ok}: ${report.checked} snapshots, ${report.chunksChecked} chunks checked, ${verify.seconds.toFixed(2)}s\n`);
+  process.stdout.write(
+    `ok=${report.ok}: ${report.checked} snapshots, ${report.chunksChecked} chunks checked, ${verify.seconds.toFixed(2)}s\n`,
+  );
   step("restore latest into .demo/restore");
   const restore = run(["restore", "uploads", "--to", path.join(demo, "restore")]);
   process.stdout.write(restore.out);
-  const [expected, actual] = await Promise.all([hashTree(uploads), hashTree(path.join(demo, "restore", uploads))]);
-  const differing = [...expected].filter(([p, h]) => actual.get(p) !== h).length + Math.abs(expected.size - actual.size);
+  const [expected, actual] = await Promise.all([
+    hashTree(uploads),
+    hashTree(path.join(demo, "restore", uploads)),
+  ]);
+  const differing =
+    [...expected].filter(([p, h]) => actual.get(p) !== h).length + Math.abs(expected.size - actual.size);
   step("summary");
   const rows = [
     ["step", "seconds", "source", "stored"],
@@ -108,7 +130,10 @@ async function main(): Promise<void> {
     ["verify --deep", verify.seconds.toFixed(2), "", ""],
     ["restore", restore.seconds.toFixed(2), "", ""],
   ];
-  for (const r of rows) process.stdout.write(`${r[0]!.padEnd(14)}${r[1]!.padStart(8)}${r[2]!.padStart(12)}${r[3]!.padStart(12)}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r[0]!.padEnd(14)}${r[1]!.padStart(8)}${r[2]!.padStart(12)}${r[3]!.padStart(12)}\n`,
+    );
   process.stdout.write(`restored tree vs source: ${expected.size} entries, ${differing} differing\n`);
   if (differing !== 0 || !report.ok) {
     process.stdout.write("DEMO FAILED\n");

@@ -19,7 +19,9 @@ export function registerBackup(program: Command, runtime: () => CommandRuntime):
       if (rt.options.json) rt.printJson(made.map(summarize));
       else {
         for (const m of made) {
-          rt.print(`${m.id}  ${m.target}  ${m.status}  ${formatBytes(m.sourceBytes)} source, ${formatBytes(m.storedBytes)} added`);
+          rt.print(
+            `${m.id}  ${m.target}  ${m.status}  ${formatBytes(m.sourceBytes)} source, ${formatBytes(m.storedBytes)} added`,
+          );
         }
       }
       const failures = outcomes.filter((o) => o.error);

@@ -33,8 +33,13 @@ export function registerConfig(program: Command, runtime: () => CommandRuntime):
 /** The secret references of a target: its own and its connection's. */
 function secretRefs(target: object): [string, { passwordEnv?: string; passwordFile?: string }][] {
   const refs: [string, { passwordEnv?: string; passwordFile?: string }][] = [];
-  const t = target as { passwordEnv?: string; passwordFile?: string; connection?: { passwordEnv?: string; passwordFile?: string } };
+  const t = target as {
+    passwordEnv?: string;
+    passwordFile?: string;
+    connection?: { passwordEnv?: string; passwordFile?: string };
+  };
   if (t.passwordEnv || t.passwordFile) refs.push(["", t]);
-  if (t.connection && (t.connection.passwordEnv || t.connection.passwordFile)) refs.push([".connection", t.connection]);
+  if (t.connection && (t.connection.passwordEnv || t.connection.passwordFile))
+    refs.push([".connection", t.connection]);
   return refs;
 }

@@ -12,9 +12,16 @@ export function registerInit(program: Command, runtime: () => CommandRuntime): v
       const { config } = await rt.loadConfig();
       const { repo, created } = await initRepository(config.repository);
       if (rt.options.json) {
-        rt.printJson({ location: repo.backend.location, id: repo.header.id, created, formatVersion: repo.header.version });
+        rt.printJson({
+          location: repo.backend.location,
+          id: repo.header.id,
+          created,
+          formatVersion: repo.header.version,
+        });
       } else {
-        rt.print(`${created ? "created" : "already initialized"}: repository ${repo.header.id} at ${repo.backend.location}`);
+        rt.print(
+          `${created ? "created" : "already initialized"}: repository ${repo.header.id} at ${repo.backend.location}`,
+        );
       }
     });
 }

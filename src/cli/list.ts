@@ -19,7 +19,9 @@ export function registerList(program: Command, runtime: () => CommandRuntime): v
       const snapshots = (await repo.snapshots.list(target)).map(summarize);
       if (rt.options.json) return rt.printJson(snapshots);
       if (snapshots.length === 0) return rt.print("no snapshots");
-      rt.print(["ID                TARGET          STATUS    STARTED (UTC)         SOURCE      ADDED"].join(""));
+      rt.print(
+        ["ID                TARGET          STATUS    STARTED (UTC)         SOURCE      ADDED"].join(""),
+      );
       for (const s of snapshots) {
         rt.print(
           `${s.id}  ${s.target.padEnd(14)}  ${s.status.padEnd(8)}  ${s.startTime.slice(0, 19).replace("T", " ")}   ${formatBytes(s.sourceBytes).padStart(10)}  ${formatBytes(s.storedBytes).padStart(10)}`,

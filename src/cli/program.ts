@@ -18,7 +18,10 @@ import { registerVerify } from "./verify.js";
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const program = new Command("prs-backup")
     .description("Backup and recovery for the PRS stack: PostgreSQL, Redis, files")
-    .option("--config <file>", "config file (default: $PRS_BACKUP_CONFIG, ./prs-backup.yaml, /etc/prs-backup/prs-backup.yaml)")
+    .option(
+      "--config <file>",
+      "config file (default: $PRS_BACKUP_CONFIG, ./prs-backup.yaml, /etc/prs-backup/prs-backup.yaml)",
+    )
     .option("--json", "print one JSON document on stdout")
     .option("--debug", "verbose logs and stack traces")
     .version(VERSION, "-V, --version")
@@ -28,10 +31,19 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   let runtime: CommandRuntime | undefined;
   const getRuntime = (): CommandRuntime => (runtime ??= createRuntime(io, program.opts<GlobalOptions>()));
-  for (const register of [registerInit, registerConfig, registerBackup, registerList, registerShow, registerRestore, registerVerify]) {
+  for (const register of [
+    registerInit,
+    registerConfig,
+    registerBackup,
+    registerList,
+    registerShow,
+    registerRestore,
+    registerVerify,
+  ]) {
     register(program, getRuntime);
   }
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  for (const cmd of program.commands)
+    cmd.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

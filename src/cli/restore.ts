@@ -44,7 +44,9 @@ export function registerRestore(program: Command, runtime: () => CommandRuntime)
       const lines = [
         ...outcome.steps.map((s) => `${outcome.dryRun ? "plan" : "done"}: ${s.action} ${s.detail}`),
         `${verb} snapshot ${outcome.snapshot.id} of ${target} to ${outcome.location}: ${outcome.entries} entries, ${formatBytes(outcome.bytes)}${outcome.dryRun ? "" : ` in ${formatDuration(outcome.seconds)}`}`,
-        ...outcome.movedAside.map((p) => `kept the previous data at ${p} (delete it yourself once satisfied)`),
+        ...outcome.movedAside.map(
+          (p) => `kept the previous data at ${p} (delete it yourself once satisfied)`,
+        ),
         ...outcome.notes,
       ];
       rt.print(lines.join("\n"));

@@ -35,7 +35,9 @@ export function registerShow(program: Command, runtime: () => CommandRuntime): v
         `  parent:   ${m.parent ?? "-"}`,
         `  source:   ${formatBytes(m.sourceBytes)} in ${m.entries.count} entries`,
         `  added:    ${formatBytes(m.storedBytes)}`,
-        ...Object.entries(m.metadata).map(([k, v]) => `  ${`${k}:`.padEnd(10)}${typeof v === "object" ? JSON.stringify(v) : String(v)}`),
+        ...Object.entries(m.metadata).map(
+          ([k, v]) => `  ${`${k}:`.padEnd(10)}${typeof v === "string" ? v : JSON.stringify(v)}`,
+        ),
         ...m.problems.map((p) => `  problem:  ${p.path ? `${p.path}: ` : ""}${p.message}`),
       ];
       rt.print(lines.join("\n"));

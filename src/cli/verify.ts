@@ -14,13 +14,19 @@ export function registerVerify(program: Command, runtime: () => CommandRuntime):
     .action(async (target: string | undefined, flags: { snapshot?: string; deep?: boolean }) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
-      const report = await runVerify(rt.opContext(config), { target, snapshot: flags.snapshot, deep: flags.deep === true });
+      const report = await runVerify(rt.opContext(config), {
+        target,
+        snapshot: flags.snapshot,
+        deep: flags.deep === true,
+      });
       if (rt.options.json) rt.printJson(report);
       else {
         rt.print(`checked ${report.checked} snapshot(s), ${report.chunksChecked} chunk(s)`);
         for (const p of report.problems) rt.print(`✗ ${p.target} ${p.snapshot}: ${p.message}`);
         for (const d of report.drills ?? []) {
-          rt.print(`${d.ok ? "✓" : "✗"} drill ${d.target} ${d.snapshot} (${d.seconds.toFixed(1)}s): ${JSON.stringify(d.compared)}${d.problems.length ? ` — ${d.problems.join("; ")}` : ""}`);
+          rt.print(
+            `${d.ok ? "✓" : "✗"} drill ${d.target} ${d.snapshot} (${d.seconds.toFixed(1)}s): ${JSON.stringify(d.compared)}${d.problems.length ? ` — ${d.problems.join("; ")}` : ""}`,
+          );
         }
         if (report.ok) rt.print("ok");
       }

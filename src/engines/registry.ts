@@ -4,7 +4,7 @@ import type { Engine, TargetSpec } from "./engine.js";
 import { filesEngine } from "./files/index.js";
 
 const ENGINES: Partial<Record<TargetType, Engine>> = {
-  files: filesEngine as unknown as Engine,
+  files: filesEngine,
 };
 
 /** The engine for a target type; a clear error for types whose engine is not built yet. */

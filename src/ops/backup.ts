@@ -38,8 +38,17 @@ export async function runBackup(ctx: OpContext, names?: readonly string[]): Prom
 
 async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConfig): Promise<BackupOutcome> {
   const engine = engineFor(target);
-  const base = { repo, logger: ctx.logger, env: ctx.env, tempDirectory: ctx.config.repository.tempDirectory, services: ctx.config.services };
-  await engine.preflight(target, { ...base, progress: createProgress({ label: target.name, logger: ctx.logger }) });
+  const base = {
+    repo,
+    logger: ctx.logger,
+    env: ctx.env,
+    tempDirectory: ctx.config.repository.tempDirectory,
+    services: ctx.config.services,
+  };
+  await engine.preflight(target, {
+    ...base,
+    progress: createProgress({ label: target.name, logger: ctx.logger }),
+  });
   const lock = await repo.lock({
     exclusive: false,
     operation: `backup ${target.name}`,
@@ -60,7 +69,11 @@ async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConf
     ctx.logger.info(`${target.name}: backing up${parent ? ` (parent ${parent.id})` : ""}`);
     const result = await engine.backup(target, { ...base, progress, writer, parent });
     progress.done();
-    const manifest = await writer.commit({ sourceBytes: result.sourceBytes, metadata: result.metadata, status: result.status });
+    const manifest = await writer.commit({
+      sourceBytes: result.sourceBytes,
+      metadata: result.metadata,
+      status: result.status,
+    });
     const seconds = (Date.parse(manifest.endTime) - Date.parse(manifest.startTime)) / 1000;
     ctx.logger.info(
       `${target.name}: snapshot ${manifest.id} ${manifest.status}: ${formatBytes(manifest.sourceBytes)} source, ${formatBytes(manifest.storedBytes)} added, ${formatDuration(seconds)}`,

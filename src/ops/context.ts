@@ -23,7 +23,9 @@ export function selectTargets(config: Config, names: readonly string[] | undefin
 export function findTarget(config: Config, name: string): TargetConfig {
   const target = config.targets[name];
   if (!target) {
-    throw new UsageError(`unknown target "${name}": configured targets are ${Object.keys(config.targets).join(", ")}`);
+    throw new UsageError(
+      `unknown target "${name}": configured targets are ${Object.keys(config.targets).join(", ")}`,
+    );
   }
   return target;
 }

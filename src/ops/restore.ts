@@ -41,8 +41,22 @@ export async function runRestore(ctx: OpContext, options: RestoreOptions): Promi
     const progress = createProgress({ label: `restore ${target.name}`, logger: ctx.logger, tty: ctx.tty });
     const result = await engine.restore(
       target,
-      { snapshot, to: options.to, force: options.force, dryRun: options.dryRun, database: options.database, time: options.time },
-      { repo, logger: ctx.logger, progress, env: ctx.env, tempDirectory: ctx.config.repository.tempDirectory, services: ctx.config.services },
+      {
+        snapshot,
+        to: options.to,
+        force: options.force,
+        dryRun: options.dryRun,
+        database: options.database,
+        time: options.time,
+      },
+      {
+        repo,
+        logger: ctx.logger,
+        progress,
+        env: ctx.env,
+        tempDirectory: ctx.config.repository.tempDirectory,
+        services: ctx.config.services,
+      },
     );
     progress.done();
     return { ...result, snapshot, dryRun: options.dryRun, seconds: (Date.now() - started) / 1000 };

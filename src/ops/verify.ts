@@ -50,7 +50,12 @@ const READ_CONCURRENCY = 4;
 export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise<VerifyReport> {
   if (options.target !== undefined) findTarget(ctx.config, options.target);
   const repo = await openRepository(ctx.config.repository);
-  const lock = await repo.lock({ exclusive: false, operation: "verify", timeoutMs: lockTimeoutMs(ctx.config), logger: ctx.logger });
+  const lock = await repo.lock({
+    exclusive: false,
+    operation: "verify",
+    timeoutMs: lockTimeoutMs(ctx.config),
+    logger: ctx.logger,
+  });
   try {
     const snapshots = options.snapshot
       ? [await repo.snapshots.resolve(options.snapshot, options.target)]
@@ -60,8 +65,11 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
     for (const snapshot of snapshots) {
       const problems = await checkSnapshot(repo, snapshot, chunkState);
       report.checked += 1;
-      for (const message of problems) report.problems.push({ snapshot: snapshot.id, target: snapshot.target, message });
-      ctx.logger.info(`${problems.length === 0 ? "✓" : "✗"} ${snapshot.target} ${snapshot.id}${problems.length ? `: ${problems[0]}` : ""}`);
+      for (const message of problems)
+        report.problems.push({ snapshot: snapshot.id, target: snapshot.target, message });
+      ctx.logger.info(
+        `${problems.length === 0 ? "✓" : "✗"} ${snapshot.target} ${snapshot.id}${problems.length ? `: ${problems[0]}` : ""}`,
+      );
     }
     report.chunksChecked = chunkState.size;
     if (options.deep) report.drills = await runDrills(ctx, repo, snapshots, options.snapshot !== undefined);
@@ -124,12 +132,15 @@ async function runDrills(
         logger: ctx.logger,
         progress: noProgress,
         env: ctx.env,
-        tempDirectory: ctx.config.repository.tempDirectory, services: ctx.config.services,
+        tempDirectory: ctx.config.repository.tempDirectory,
+        services: ctx.config.services,
       });
     } catch (err) {
       result = { ok: false, seconds: 0, compared: {}, problems: [toPrsBackupError(err).message] };
     }
-    ctx.logger.info(`${result.ok ? "✓" : "✗"} drill ${snapshot.target} ${snapshot.id} in ${result.seconds.toFixed(1)}s`);
+    ctx.logger.info(
+      `${result.ok ? "✓" : "✗"} drill ${snapshot.target} ${snapshot.id} in ${result.seconds.toFixed(1)}s`,
+    );
     reports.push({ snapshot: snapshot.id, target: snapshot.target, ...result });
   }
   return reports;

@@ -115,7 +115,8 @@ export class ChunkStore {
     } catch (err) {
       throw new RepoCorruptError(`chunk ${id} is damaged: ${(err as Error).message}`, { cause: err });
     }
-    if (chunkId(data) !== id) throw new RepoCorruptError(`chunk ${id} is damaged: its content does not match its hash`);
+    if (chunkId(data) !== id)
+      throw new RepoCorruptError(`chunk ${id} is damaged: its content does not match its hash`);
     return data;
   }
 

@@ -50,7 +50,9 @@ function topBitsMask(bits: number): number {
 export function chunkerMasks(params: ChunkerParams): { small: number; large: number } {
   const { minSize, avgSize, maxSize } = params;
   if (!(minSize > 0 && minSize < avgSize && avgSize < maxSize) || (avgSize & (avgSize - 1)) !== 0) {
-    throw new Error(`invalid chunker parameters ${JSON.stringify(params)}: need 0 < min < avg < max, avg a power of two`);
+    throw new Error(
+      `invalid chunker parameters ${JSON.stringify(params)}: need 0 < min < avg < max, avg a power of two`,
+    );
   }
   const bits = Math.log2(avgSize);
   // Harder to cut before the average size, easier after: sizes cluster around avgSize.
@@ -80,7 +82,9 @@ export class Chunker {
 
   /** Adds bytes; returns the chunks they completed (possibly none). */
   push(input: Uint8Array): Buffer[] {
-    const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    const buf = Buffer.isBuffer(input)
+      ? input
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     const { minSize, avgSize, maxSize } = this.#params;
     const small = this.#small;
     const large = this.#large;

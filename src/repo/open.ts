@@ -13,7 +13,9 @@ export interface RepositorySpec {
 /** The backend the configuration names. */
 export function backendFor(spec: RepositorySpec): Backend {
   if (spec.path !== undefined) return new LocalBackend(spec.path);
-  throw new NotSupportedError("repository.s3: S3-compatible repositories are not supported yet; use repository.path");
+  throw new NotSupportedError(
+    "repository.s3: S3-compatible repositories are not supported yet; use repository.path",
+  );
 }
 
 /** Opens the configured repository (it must have been created with `prs-backup init`). */

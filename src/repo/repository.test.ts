@@ -72,8 +72,12 @@ describe("Repository", () => {
   it("makes a snapshot visible only on commit, with entries in order (unicode across chunk boundaries)", async () => {
     const repo = await newRepo();
     const writer = new SnapshotWriter(repo, { target: "t", type: "files" });
-    const names = Array.from({ length: 3000 }, (_, i) => `/data/ünïcødé-${String(i).padStart(5, "0")}-日本語`);
-    for (const p of names) await writer.addEntry({ path: p, type: "dir", mode: 0o755, uid: 0, gid: 0, mtimeNs: "1" });
+    const names = Array.from(
+      { length: 3000 },
+      (_, i) => `/data/ünïcødé-${String(i).padStart(5, "0")}-日本語`,
+    );
+    for (const p of names)
+      await writer.addEntry({ path: p, type: "dir", mode: 0o755, uid: 0, gid: 0, mtimeNs: "1" });
     expect(await repo.snapshots.ids()).toEqual([]);
     const manifest = await writer.commit({ sourceBytes: 0, metadata: {} });
     expect(manifest.entries.chunks.length).toBeGreaterThan(1);
@@ -95,11 +99,15 @@ describe("RepoLock", () => {
     const backend = new LocalBackend(path.join(dir, "repo"));
     const a = await RepoLock.acquire(backend, { exclusive: false, operation: "backup a", logger });
     const b = await RepoLock.acquire(backend, { exclusive: false, operation: "backup b", logger });
-    await expect(RepoLock.acquire(backend, { exclusive: true, operation: "prune", logger })).rejects.toThrow(LockedError);
+    await expect(RepoLock.acquire(backend, { exclusive: true, operation: "prune", logger })).rejects.toThrow(
+      LockedError,
+    );
     await a.release();
     await b.release();
     const c = await RepoLock.acquire(backend, { exclusive: true, operation: "prune", logger });
-    await expect(RepoLock.acquire(backend, { exclusive: false, operation: "backup", logger })).rejects.toThrow(/locked by another exclusive lock of "prune"/);
+    await expect(
+      RepoLock.acquire(backend, { exclusive: false, operation: "backup", logger }),
+    ).rejects.toThrow(/locked by another exclusive lock of "prune"/);
     await c.release();
     expect(await readLocks(backend)).toEqual([]);
   });
@@ -109,7 +117,12 @@ describe("RepoLock", () => {
     const held = await RepoLock.acquire(backend, { exclusive: true, operation: "prune", logger });
     setTimeout(() => void held.release(), 300);
     const started = Date.now();
-    const lock = await RepoLock.acquire(backend, { exclusive: false, operation: "backup", logger, timeoutMs: 5000 });
+    const lock = await RepoLock.acquire(backend, {
+      exclusive: false,
+      operation: "backup",
+      logger,
+      timeoutMs: 5000,
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     await lock.release();
   });
@@ -122,7 +135,15 @@ describe("RepoLock", () => {
     const stamp = new Date().toISOString();
     await backend.put(
       "locks/deadbeef.json",
-      JSON.stringify({ id: "deadbeef", exclusive: true, operation: "prune", host: os.hostname(), pid: deadPid, created: stamp, refreshed: stamp }),
+      JSON.stringify({
+        id: "deadbeef",
+        exclusive: true,
+        operation: "prune",
+        host: os.hostname(),
+        pid: deadPid,
+        created: stamp,
+        refreshed: stamp,
+      }),
     );
     const lock = await RepoLock.acquire(backend, { exclusive: false, operation: "backup", logger });
     expect(logged.some((m) => m.includes("stale") && m.includes(String(deadPid)))).toBe(true);
@@ -134,7 +155,15 @@ describe("RepoLock", () => {
     const old = new Date(Date.now() - 31 * 60 * 1000).toISOString();
     await backend.put(
       "locks/feedface.json",
-      JSON.stringify({ id: "feedface", exclusive: true, operation: "prune", host: "elsewhere", pid: 1, created: old, refreshed: old }),
+      JSON.stringify({
+        id: "feedface",
+        exclusive: true,
+        operation: "prune",
+        host: "elsewhere",
+        pid: 1,
+        created: old,
+        refreshed: old,
+      }),
     );
     const lock = await RepoLock.acquire(backend, { exclusive: false, operation: "backup", logger });
     await lock.release();

@@ -37,12 +37,17 @@ export class Repository {
   private constructor(backend: Backend, header: RepositoryHeader, options: OpenOptions) {
     this.backend = backend;
     this.header = header;
-    this.chunks = new ChunkStore(backend, { compressionLevel: options.compressionLevel ?? header.compression.level });
+    this.chunks = new ChunkStore(backend, {
+      compressionLevel: options.compressionLevel ?? header.compression.level,
+    });
     this.snapshots = new SnapshotStore(backend, this.chunks);
   }
 
   /** Creates the repository unless it exists; idempotent. */
-  static async init(backend: Backend, options: OpenOptions = {}): Promise<{ repo: Repository; created: boolean }> {
+  static async init(
+    backend: Backend,
+    options: OpenOptions = {},
+  ): Promise<{ repo: Repository; created: boolean }> {
     const header: RepositoryHeader = {
       format: "prs-backup",
       version: FORMAT_VERSION,

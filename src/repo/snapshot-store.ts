@@ -41,7 +41,8 @@ export class SnapshotStore {
     try {
       raw = await this.#backend.get(manifestKey(id));
     } catch (err) {
-      if (err instanceof ObjectNotFoundError) throw new UserError("E_SNAPSHOT_NOT_FOUND", `no snapshot ${id}`);
+      if (err instanceof ObjectNotFoundError)
+        throw new UserError("E_SNAPSHOT_NOT_FOUND", `no snapshot ${id}`);
       throw err;
     }
     try {
@@ -77,12 +78,18 @@ export class SnapshotStore {
     if (ref === "latest") {
       const newest = (await this.list(target)).find((m) => m.status === "complete");
       if (!newest) {
-        throw new UserError("E_SNAPSHOT_NOT_FOUND", `no complete snapshot of target "${target ?? "any"}" yet`);
+        throw new UserError(
+          "E_SNAPSHOT_NOT_FOUND",
+          `no complete snapshot of target "${target ?? "any"}" yet`,
+        );
       }
       return newest;
     }
     if (!/^[0-9a-f]{4,16}$/.test(ref)) {
-      throw new UserError("E_SNAPSHOT_NOT_FOUND", `"${ref}" is not a snapshot id (4 to 16 hex digits, or "latest")`);
+      throw new UserError(
+        "E_SNAPSHOT_NOT_FOUND",
+        `"${ref}" is not a snapshot id (4 to 16 hex digits, or "latest")`,
+      );
     }
     const matches = (await this.ids()).filter((id) => id.startsWith(ref));
     if (matches.length === 0) throw new UserError("E_SNAPSHOT_NOT_FOUND", `no snapshot ${ref}`);

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import os from "node:os";
+import { toPrsBackupError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { chunkId, chunkKey } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
@@ -53,7 +54,7 @@ export class SnapshotWriter {
   #entryBatch: string[] = [];
   #entryBatchBytes = 0;
   #entryCount = 0;
-  #failure: unknown;
+  #failure: Error | undefined;
   #storedBytes = 0;
   #newChunks = 0;
 
@@ -123,7 +124,7 @@ export class SnapshotWriter {
         this.#repo.chunks.markStored(id);
       },
       (err: unknown) => {
-        this.#failure ??= err;
+        this.#failure ??= toPrsBackupError(err);
       },
     );
     const tracked = write.finally(() => this.#inflight.delete(tracked));

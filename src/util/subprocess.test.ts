@@ -22,7 +22,9 @@ afterAll(async () => {
 
 describe("subprocess", () => {
   it("reports a failing tool with its last stderr line, redacted", async () => {
-    const err = await runChecked([path.join(bin, "fails"), "--password-is", "secret-pw"], "E_TEST", { redact: ["secret-pw"] }).catch((e: unknown) => e);
+    const err = await runChecked([path.join(bin, "fails"), "--password-is", "secret-pw"], "E_TEST", {
+      redact: ["secret-pw"],
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandFailedError);
     const failure = err as CommandFailedError;
     expect(failure.message).toBe("fails failed (exit 3: fatal: could not connect to ***)");

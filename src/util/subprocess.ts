@@ -104,14 +104,23 @@ export function describeFailure(result: RunResult): string {
 export async function runCommand(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error("internal: runCommand needs a command");
-  const child = execa(file, args, { ...execaOptions(options), input: inputOf(options), stdout: "pipe", stderr: "pipe" });
+  const child = execa(file, args, {
+    ...execaOptions(options),
+    input: inputOf(options),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const r = await child;
   if (isMissingTool(r)) throw missingTool(file);
   return toResult(argv, r, options);
 }
 
 /** Runs a command and throws CommandFailedError (code `code`) unless it exits 0. */
-export async function runChecked(argv: readonly string[], code: string, options: RunOptions = {}): Promise<RunResult> {
+export async function runChecked(
+  argv: readonly string[],
+  code: string,
+  options: RunOptions = {},
+): Promise<RunResult> {
   const result = await runCommand(argv, options);
   if (result.exitCode !== 0 || result.timedOut || result.signal) {
     throw new CommandFailedError(code, `${baseName(argv[0]!)} failed (${describeFailure(result)})`, result);
@@ -123,10 +132,19 @@ export async function runChecked(argv: readonly string[], code: string, options:
  * Starts a command whose stdout is consumed as a stream (a dump). `done` settles when
  * the child has exited; it never rejects for a non-zero exit — the caller decides.
  */
-export function spawnStreaming(argv: readonly string[], options: RunOptions = {}): { stdout: Readable; done: Promise<RunResult> } {
+export function spawnStreaming(
+  argv: readonly string[],
+  options: RunOptions = {},
+): { stdout: Readable; done: Promise<RunResult> } {
   const [file, ...args] = argv;
   if (!file) throw new Error("internal: spawnStreaming needs a command");
-  const child = execa(file, args, { ...execaOptions(options), input: inputOf(options), stdout: "pipe", stderr: "pipe", buffer: { stdout: false, stderr: true } });
+  const child = execa(file, args, {
+    ...execaOptions(options),
+    input: inputOf(options),
+    stdout: "pipe",
+    stderr: "pipe",
+    buffer: { stdout: false, stderr: true },
+  });
   const done = child.then((r) => {
     if (isMissingTool(r)) throw missingTool(file);
     return toResult(argv, r, options);

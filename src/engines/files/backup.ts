@@ -34,7 +34,15 @@ interface Counters {
 export async function backupFiles(target: FilesTarget, ctx: BackupContext): Promise<BackupResult> {
   const { writer, logger, progress } = ctx;
   const roots = normalizeRoots(target.paths);
-  const counters: Counters = { files: 0, dirs: 0, symlinks: 0, bytes: 0, readFiles: 0, readBytes: 0, reusedFiles: 0 };
+  const counters: Counters = {
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytes: 0,
+    readFiles: 0,
+    readBytes: 0,
+    reusedFiles: 0,
+  };
   const cursor = ctx.parent ? new EntryCursor(ctx.repo.snapshots.entries(ctx.parent)) : undefined;
   const onProblem = (path: string, message: string): void => {
     logger.warn(`${target.name}: ${path}: ${message}`);
@@ -42,7 +50,14 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
   };
 
   async function* withParents(): AsyncGenerator<{ item: WalkItem; previous: Entry | undefined }> {
-    const walk = walkTree({ roots, include: target.include, exclude: target.exclude, oneFileSystem: target.oneFileSystem, logger, onProblem });
+    const walk = walkTree({
+      roots,
+      include: target.include,
+      exclude: target.exclude,
+      oneFileSystem: target.oneFileSystem,
+      logger,
+      onProblem,
+    });
     for await (const item of walk) yield { item, previous: await cursor?.find(item.path) };
   }
 
@@ -94,7 +109,8 @@ async function toEntry(
 ): Promise<Entry> {
   const { stat } = item;
   if (stat.isDirectory()) return { ...baseOf(item), type: "dir" };
-  if (stat.isSymbolicLink()) return { ...baseOf(item), type: "symlink", target: await fs.readlink(item.path) };
+  if (stat.isSymbolicLink())
+    return { ...baseOf(item), type: "symlink", target: await fs.readlink(item.path) };
   const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
   if (previous && isUnchanged(previous, item, identity) && writer.hasChunks(previous.chunks)) {
     counters.reusedFiles += 1;
@@ -103,7 +119,14 @@ async function toEntry(
   const stored = await readFile(item, writer, logger);
   counters.readFiles += 1;
   counters.readBytes += stored.size;
-  return { ...baseOf(item), type: "file", ...identity, size: stored.size, chunks: stored.chunks, sha256: stored.sha256 };
+  return {
+    ...baseOf(item),
+    type: "file",
+    ...identity,
+    size: stored.size,
+    chunks: stored.chunks,
+    sha256: stored.sha256,
+  };
 }
 
 function isUnchanged(
@@ -121,7 +144,11 @@ function isUnchanged(
 }
 
 /** Reads and stores a file; warns when it changed while being read (the snapshot keeps what was read). */
-async function readFile(item: WalkItem, writer: SnapshotWriter, logger: Logger): ReturnType<SnapshotWriter["storeStream"]> {
+async function readFile(
+  item: WalkItem,
+  writer: SnapshotWriter,
+  logger: Logger,
+): ReturnType<SnapshotWriter["storeStream"]> {
   const handle = await fs.open(item.path, "r");
   try {
     const before = item.stat;

@@ -18,7 +18,10 @@ export async function drillFiles(snapshot: SnapshotManifest, ctx: EngineContext)
   const problems: string[] = [];
   const compared = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   try {
-    await restoreFiles({ snapshot, to: scratch, force: false, dryRun: false }, { ...ctx, progress: noProgress });
+    await restoreFiles(
+      { snapshot, to: scratch, force: false, dryRun: false },
+      { ...ctx, progress: noProgress },
+    );
     for await (const entry of ctx.repo.snapshots.entries(snapshot)) {
       const restored = path.join(scratch, entry.path);
       const st = await fs.lstat(restored).catch(() => undefined);
@@ -26,7 +29,8 @@ export async function drillFiles(snapshot: SnapshotManifest, ctx: EngineContext)
         problems.push(`${entry.path}: missing after restore`);
         continue;
       }
-      if ((st.mode & 0o7777) !== entry.mode) problems.push(`${entry.path}: mode ${(st.mode & 0o7777).toString(8)} ≠ ${entry.mode.toString(8)}`);
+      if ((st.mode & 0o7777) !== entry.mode)
+        problems.push(`${entry.path}: mode ${(st.mode & 0o7777).toString(8)} ≠ ${entry.mode.toString(8)}`);
       if (entry.type === "dir") {
         if (!st.isDirectory()) problems.push(`${entry.path}: not a directory after restore`);
         compared.dirs += 1;
@@ -36,7 +40,8 @@ export async function drillFiles(snapshot: SnapshotManifest, ctx: EngineContext)
         compared.symlinks += 1;
       } else {
         const digest = await sha256File(restored);
-        if (st.size !== entry.size || digest !== entry.sha256) problems.push(`${entry.path}: content differs from the manifest`);
+        if (st.size !== entry.size || digest !== entry.sha256)
+          problems.push(`${entry.path}: content differs from the manifest`);
         compared.files += 1;
         compared.bytes += st.size;
       }

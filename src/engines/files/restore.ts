@@ -31,9 +31,15 @@ export async function planFilesRestore(request: RestoreRequest, now: Date): Prom
   }
   const base = to === undefined ? "/" : path.resolve(to);
   if (to !== undefined && !force && !(await isEmptyOrMissingDir(base))) {
-    throw new UserError("E_RESTORE_TARGET_NOT_EMPTY", `restore directory ${base} is not empty: choose an empty one or add --force`);
+    throw new UserError(
+      "E_RESTORE_TARGET_NOT_EMPTY",
+      `restore directory ${base} is not empty: choose an empty one or add --force`,
+    );
   }
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   const planned = [];
   for (const source of roots) {
     const dest = path.join(base, source);
@@ -108,14 +114,21 @@ export async function restoreFiles(request: RestoreRequest, ctx: EngineContext):
 async function* entriesUnder(snapshot: SnapshotManifest, ctx: EngineContext): AsyncGenerator<Entry> {
   for await (const entry of ctx.repo.snapshots.entries(snapshot)) {
     if (!isSafeAbsolutePath(entry.path)) {
-      throw new RepoCorruptError(`snapshot ${snapshot.id}: refusing entry with unsafe path ${JSON.stringify(entry.path)}`);
+      throw new RepoCorruptError(
+        `snapshot ${snapshot.id}: refusing entry with unsafe path ${JSON.stringify(entry.path)}`,
+      );
     }
     yield entry;
   }
 }
 
 /** Writes one file via a temp name; chunks and the whole-file hash are verified while streaming. */
-export async function writeFileEntry(entry: FileEntry, dest: string, chunks: ChunkStore, asRoot: boolean): Promise<void> {
+export async function writeFileEntry(
+  entry: FileEntry,
+  dest: string,
+  chunks: ChunkStore,
+  asRoot: boolean,
+): Promise<void> {
   const temp = tempPathFor(dest);
   try {
     await pipeline(entryContent(chunks, entry), createWriteStream(temp, { flags: "wx", mode: 0o600 }));

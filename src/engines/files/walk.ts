@@ -53,7 +53,9 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
       return;
     }
     if (!stat.isDirectory()) {
-      options.logger.warn(`skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`);
+      options.logger.warn(
+        `skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`,
+      );
       return;
     }
     yield { path: p, stat };
@@ -66,7 +68,9 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
       return;
     }
     names.sort();
-    const children = names.map((name) => (p === "/" ? `/${name}` : `${p}/${name}`)).filter((c) => !isExcluded?.(c));
+    const children = names
+      .map((name) => (p === "/" ? `/${name}` : `${p}/${name}`))
+      .filter((c) => !isExcluded?.(c));
     // lstat a batch of siblings at once: one at a time, a large tree is bound by syscall latency.
     for (let i = 0; i < children.length; i += STAT_BATCH) {
       const batch = children.slice(i, i + STAT_BATCH);
@@ -84,7 +88,9 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
 const STAT_BATCH = 64;
 
 function lstatOrError(p: string): Promise<BigIntStats | Error> {
-  return fs.lstat(p, { bigint: true }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  return fs
+    .lstat(p, { bigint: true })
+    .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
 }
 
 function kindOf(stat: BigIntStats): string {

@@ -4,7 +4,13 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { assertValidKey, ObjectNotFoundError, type Backend, type ObjectInfo, type PutOptions } from "../backend.js";
+import {
+  assertValidKey,
+  ObjectNotFoundError,
+  type Backend,
+  type ObjectInfo,
+  type PutOptions,
+} from "../backend.js";
 import { forEachLimit } from "../../util/concurrency.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, TEMP_PREFIX, tempPathFor, writeFileAtomic } from "../../util/fs.js";
 

@@ -35,6 +35,21 @@ export const DEFAULT_CHUNKING: ChunkingConfig = Object.freeze({
   maxSize: 8 * 1024 * 1024,
 });
 
+/**
+ * Redis RDB files list keys in hash-table order, so a 1% change touches keys all over the
+ * file: only small chunks leave most of the file unchanged (see docs/redis.md).
+ */
+export const REDIS_CHUNKING: ChunkingConfig = Object.freeze({
+  minSize: 2 * 1024,
+  avgSize: 8 * 1024,
+  maxSize: 64 * 1024,
+});
+
+/** Chunk sizes of a target that sets none, by type. */
+export function defaultChunking(type: TargetType): ChunkingConfig {
+  return type === "redis" ? REDIS_CHUNKING : DEFAULT_CHUNKING;
+}
+
 /** The default schedule and retention of a target: by its name first, then by its type. */
 export function defaultsForTarget(name: string, type: TargetType): TargetDefaults {
   return DEFAULTS_BY_NAME[name] ?? DEFAULTS_BY_NAME[NAME_FOR_TYPE[type]]!;

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type * as z from "zod";
-import { DEFAULT_CHUNKING, defaultsForTarget } from "./defaults.js";
+import { defaultChunking, defaultsForTarget } from "./defaults.js";
 import type { ConfigDraft, TargetDraft, configSchema } from "./schema.js";
 import type { targetSchema } from "./target-schema.js";
 
@@ -33,7 +33,7 @@ function normalizeTarget(name: string, target: ParsedTarget, resolve: (p: string
     ...target,
     schedule: target.schedule ?? defaults.schedule,
     retention: target.retention ?? { ...defaults.retention },
-    chunking: { ...DEFAULT_CHUNKING, ...target.chunking },
+    chunking: { ...defaultChunking(target.type), ...target.chunking },
   };
   switch (draft.type) {
     case "files":

@@ -67,7 +67,17 @@ async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConf
     });
     const progress = createProgress({ label: `backup ${target.name}`, logger: ctx.logger, tty: ctx.tty });
     ctx.logger.info(`${target.name}: backing up${parent ? ` (parent ${parent.id})` : ""}`);
-    const result = await engine.backup(target, { ...base, progress, writer, parent });
+    const signal = target.timeoutSeconds ? AbortSignal.timeout(target.timeoutSeconds * 1000) : undefined;
+    const result = await engine
+      .backup(target, { ...base, progress, writer, parent, signal })
+      .catch((err: unknown) => {
+        if (!signal?.aborted) throw err;
+        throw new OperationError(
+          "E_TIMEOUT",
+          `target "${target.name}": backup ran longer than timeoutSeconds (${target.timeoutSeconds}s) and was stopped; no snapshot was written`,
+          { retryable: true, cause: err },
+        );
+      });
     progress.done();
     const manifest = await writer.commit({
       sourceBytes: result.sourceBytes,

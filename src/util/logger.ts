@@ -12,31 +12,44 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
+/** Where log lines go: human-readable text (a terminal, stderr) or JSON lines (a log file). */
+export interface LogSink {
+  json: boolean;
+  write: (line: string) => void;
+}
+
 export interface LoggerOptions {
-  level?: LogLevel;
-  /** JSON lines instead of human-readable text. */
-  json?: boolean;
-  write?: (line: string) => void;
+  /** Least severe level written; a function when it may change later (once the config is read). Default: info. */
+  level?: LogLevel | (() => LogLevel);
+  /** Destinations; the array may grow later (a log file named in the config). Default: text on stderr. */
+  sinks?: LogSink[];
   clock?: () => Date;
 }
 
-/** Human-readable lines (`HH:MM:SS warn  message key=value`) or JSON lines, to stderr by default. */
+function textLine(time: string, level: LogLevel, message: string, fields: LogFields): string {
+  const extras = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .join(" ");
+  return `${time.slice(11, 19)} ${level.padEnd(5)} ${message}${extras ? ` ${extras}` : ""}\n`;
+}
+
+/** A logger writing each event to every sink, as text (`HH:MM:SS warn  message key=value`) or JSON lines. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const min = ORDER[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const level = options.level ?? "info";
+  const minLevel = (): number => ORDER[typeof level === "function" ? level() : level];
+  const sinks = options.sinks ?? [{ json: false, write: (line: string) => process.stderr.write(line) }];
   const clock = options.clock ?? (() => new Date());
   const emit = (level: LogLevel, message: string, fields: LogFields = {}): void => {
-    if (ORDER[level] < min) return;
+    if (ORDER[level] < minLevel()) return;
     const time = clock().toISOString();
-    if (options.json) {
-      write(`${JSON.stringify({ time, level, msg: message, ...fields })}\n`);
-      return;
+    for (const sink of sinks) {
+      sink.write(
+        sink.json
+          ? `${JSON.stringify({ time, level, msg: message, ...fields })}\n`
+          : textLine(time, level, message, fields),
+      );
     }
-    const extras = Object.entries(fields)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
-      .join(" ");
-    write(`${time.slice(11, 19)} ${level.padEnd(5)} ${message}${extras ? ` ${extras}` : ""}\n`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

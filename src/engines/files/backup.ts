@@ -70,6 +70,7 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     }
   });
   for await (const entry of entries) {
+    ctx.signal?.throwIfAborted();
     if (!entry) continue;
     await writer.addEntry(entry);
     if (entry.type === "file") {

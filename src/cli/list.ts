@@ -16,7 +16,9 @@ export function registerList(program: Command, runtime: () => CommandRuntime): v
       const { config } = await rt.loadConfig();
       if (target !== undefined) findTarget(config, target);
       const repo = await openRepository(config.repository);
-      const snapshots = (await repo.snapshots.list(target)).map(summarize);
+      const damaged = (id: string): void =>
+        rt.logger.warn(`snapshot ${id}: manifest unreadable; run \`prs-backup verify\``);
+      const snapshots = (await repo.snapshots.list(target, damaged)).map(summarize);
       if (rt.options.json) return rt.printJson(snapshots);
       if (snapshots.length === 0) return rt.print("no snapshots");
       rt.print(

@@ -57,10 +57,17 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
     logger: ctx.logger,
   });
   try {
+    const report: VerifyReport = { ok: true, checked: 0, chunksChecked: 0, problems: [] };
+    const damagedManifest = (id: string, err: unknown): void => {
+      report.problems.push({
+        snapshot: id,
+        target: options.target ?? "unknown",
+        message: toPrsBackupError(err).message,
+      });
+    };
     const snapshots = options.snapshot
       ? [await repo.snapshots.resolve(options.snapshot, options.target)]
-      : await repo.snapshots.list(options.target);
-    const report: VerifyReport = { ok: true, checked: 0, chunksChecked: 0, problems: [] };
+      : await repo.snapshots.list(options.target, damagedManifest);
     const chunkState = new Map<string, string | null>(); // id → damage message, or null when good
     for (const snapshot of snapshots) {
       const problems = await checkSnapshot(repo, snapshot, chunkState);

@@ -62,9 +62,22 @@ export class SnapshotStore {
     return ids;
   }
 
-  /** All manifests (optionally of one target), newest first by start time. */
-  async list(target?: string): Promise<SnapshotManifest[]> {
-    const manifests = await Promise.all((await this.ids()).map((id) => this.read(id)));
+  /**
+   * All manifests (optionally of one target), newest first by start time. A manifest
+   * that cannot be read is passed to `onDamaged` when given (verify reports it);
+   * otherwise the error is thrown.
+   */
+  async list(target?: string, onDamaged?: (id: string, err: unknown) => void): Promise<SnapshotManifest[]> {
+    const read = async (id: string): Promise<SnapshotManifest[]> => {
+      try {
+        return [await this.read(id)];
+      } catch (err) {
+        if (!onDamaged) throw err;
+        onDamaged(id, err);
+        return [];
+      }
+    };
+    const manifests = (await Promise.all((await this.ids()).map(read))).flat();
     return manifests
       .filter((m) => target === undefined || m.target === target)
       .sort((a, b) => b.startTime.localeCompare(a.startTime) || b.id.localeCompare(a.id));

@@ -25,15 +25,44 @@ export async function runBackup(ctx: OpContext, names?: readonly string[]): Prom
   const repo = await openRepository(ctx.config.repository);
   const outcomes: BackupOutcome[] = [];
   for (const target of targets) {
+    const startTime = (ctx.now?.() ?? new Date()).toISOString();
+    let outcome: BackupOutcome;
     try {
-      outcomes.push(await backupTarget(ctx, repo, target));
+      outcome = await backupTarget(ctx, repo, target);
     } catch (err) {
       const error = toPrsBackupError(err);
       ctx.logger.error(`${target.name}: backup failed: ${error.message}`);
-      outcomes.push({ target: target.name, error });
+      outcome = { target: target.name, error };
     }
+    outcomes.push(outcome);
+    await recordRun(ctx, repo, startTime, outcome);
   }
   return outcomes;
+}
+
+/** Adds the run to the history; a failure to record is logged, never fatal to the backup. */
+async function recordRun(
+  ctx: OpContext,
+  repo: Repository,
+  startTime: string,
+  outcome: BackupOutcome,
+): Promise<void> {
+  const s = outcome.snapshot;
+  try {
+    await repo.history.record({
+      kind: "backup",
+      target: outcome.target,
+      startTime,
+      endTime: (ctx.now?.() ?? new Date()).toISOString(),
+      outcome: !outcome.error ? "success" : s ? "partial" : "failure",
+      ...(s ? { snapshot: s.id, bytes: s.sourceBytes, storedBytes: s.storedBytes } : {}),
+      ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message } } : {}),
+    });
+  } catch (err) {
+    ctx.logger.warn(
+      `${outcome.target}: could not record the run in the history: ${toPrsBackupError(err).message}`,
+    );
+  }
 }
 
 async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConfig): Promise<BackupOutcome> {

@@ -6,6 +6,7 @@ import { ChunkStore } from "./chunk-store.js";
 import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import { RepoLock, type LockOptions } from "./lock.js";
 import { SnapshotStore } from "./snapshot-store.js";
+import { RunHistory } from "./run-history.js";
 
 /** Current on-disk format version; readers refuse newer ones. */
 export const FORMAT_VERSION = 1;
@@ -33,6 +34,7 @@ export class Repository {
   readonly header: RepositoryHeader;
   readonly chunks: ChunkStore;
   readonly snapshots: SnapshotStore;
+  readonly history: RunHistory;
 
   private constructor(backend: Backend, header: RepositoryHeader, options: OpenOptions) {
     this.backend = backend;
@@ -41,6 +43,7 @@ export class Repository {
       compressionLevel: options.compressionLevel ?? header.compression.level,
     });
     this.snapshots = new SnapshotStore(backend, this.chunks);
+    this.history = new RunHistory(backend);
   }
 
   /** Creates the repository unless it exists; idempotent. */

@@ -6,6 +6,7 @@ import { registerConfig } from "./config-check.js";
 import { registerInit } from "./init.js";
 import { createRuntime, type CliIO, type CommandRuntime, type GlobalOptions } from "./io.js";
 import { registerList } from "./list.js";
+import { registerPrune } from "./prune.js";
 import { registerRestore } from "./restore.js";
 import { registerShow } from "./show.js";
 import { registerVerify } from "./verify.js";
@@ -39,6 +40,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     registerShow,
     registerRestore,
     registerVerify,
+    registerPrune,
   ]) {
     register(program, getRuntime);
   }

@@ -42,6 +42,8 @@ export interface Backend {
   delete(key: string): Promise<void>;
   /** Makes every put since the last flush durable and visible (deferred ones included). */
   flush(): Promise<void>;
+  /** Removes temp objects of crashed writers older than `olderThanMs`; returns how many (where temps exist). */
+  removeStaleTemps?(olderThanMs: number): Promise<number>;
   /** Free bytes where the repository lives, when the backend can tell. */
   freeBytes(): Promise<number | undefined>;
 }

@@ -75,6 +75,11 @@ export interface Engine<T extends TargetSpec = TargetSpec> {
   preflight(target: T, ctx: EngineContext): Promise<void>;
   backup(target: T, ctx: BackupContext): Promise<BackupResult>;
   restore(target: T, request: RestoreRequest, ctx: EngineContext): Promise<RestoreResult>;
+  /**
+   * Engine-specific integrity checks of a stored snapshot beyond chunk hashes (WAL
+   * continuity, pg_verifybackup, redis-check-rdb). Returns problems; empty when fine.
+   */
+  verifySnapshot?(target: T, snapshot: SnapshotManifest, ctx: EngineContext): Promise<string[]>;
   /** Restores into a scratch place and compares with what the manifest recorded. */
   drill(target: T, snapshot: SnapshotManifest, ctx: EngineContext): Promise<DrillResult>;
 }

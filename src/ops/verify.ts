@@ -1,5 +1,5 @@
 import type { Config } from "../config/index.js";
-import type { DrillResult } from "../engines/engine.js";
+import type { DrillResult, EngineContext } from "../engines/engine.js";
 import { engineFor } from "../engines/registry.js";
 import { toPrsBackupError } from "../errors.js";
 import { openRepository } from "../repo/open.js";
@@ -7,12 +7,17 @@ import type { Repository } from "../repo/repository.js";
 import type { SnapshotManifest } from "../repo/snapshot.js";
 import { forEachLimit } from "../util/concurrency.js";
 import { noProgress } from "../util/progress.js";
+import { ChunkChecker, type CheckMode } from "./chunk-checker.js";
 import { findTarget, lockTimeoutMs, type OpContext } from "./context.js";
 
 export interface VerifyOptions {
   target?: string;
   snapshot?: string;
   deep: boolean;
+  /** Re-read every chunk, not only new or changed ones. */
+  all?: boolean;
+  /** Re-read a random sample of this percentage of chunks. */
+  samplePercent?: number;
 }
 
 export interface VerifyProblem {
@@ -34,18 +39,32 @@ export interface DrillReport {
 export interface VerifyReport {
   ok: boolean;
   checked: number;
+  /** Distinct chunks checked: read back, or present and verified earlier. */
   chunksChecked: number;
+  chunksRead: number;
+  mode: string;
   problems: VerifyProblem[];
   drills?: DrillReport[];
+  /** The human report: one ✓/✗ line per target and check. */
+  report: string[];
 }
 
 const READ_CONCURRENCY = 4;
+/** An incremental run re-reads a chunk verified longer ago than this. */
+const RESCAN_DAYS = 30;
+
+function checkMode(options: VerifyOptions): CheckMode {
+  if (options.all) return { kind: "all" };
+  if (options.samplePercent !== undefined) return { kind: "sample", percent: options.samplePercent };
+  return { kind: "incremental", rescanDays: RESCAN_DAYS };
+}
 
 /**
- * Checks that every chunk the selected snapshots reference is present and matches its
- * hash (each chunk read once, however many snapshots share it). With `deep`, also
- * restores the newest complete snapshot of each target into a scratch place and
- * compares it with its manifest.
+ * Checks the selected snapshots: manifests readable, every referenced chunk present,
+ * chunks read back and hash-checked as the mode says (new and changed ones by default,
+ * all with --all, a sample with --sample), plus the engines' own checks. With `deep`,
+ * restores the newest complete snapshot of each target into a scratch place and compares
+ * it with its manifest. Writes a ✓/✗ report to the log and the run history.
  */
 export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise<VerifyReport> {
   if (options.target !== undefined) findTarget(ctx.config, options.target);
@@ -56,8 +75,18 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
     timeoutMs: lockTimeoutMs(ctx.config),
     logger: ctx.logger,
   });
+  const startTime = new Date().toISOString();
   try {
-    const report: VerifyReport = { ok: true, checked: 0, chunksChecked: 0, problems: [] };
+    const mode = checkMode(options);
+    const report: VerifyReport = {
+      ok: true,
+      checked: 0,
+      chunksChecked: 0,
+      chunksRead: 0,
+      mode: mode.kind,
+      problems: [],
+      report: [],
+    };
     const damagedManifest = (id: string, err: unknown): void => {
       report.problems.push({
         snapshot: id,
@@ -68,32 +97,45 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
     const snapshots = options.snapshot
       ? [await repo.snapshots.resolve(options.snapshot, options.target)]
       : await repo.snapshots.list(options.target, damagedManifest);
-    const chunkState = new Map<string, string | null>(); // id → damage message, or null when good
+    const checker = new ChunkChecker(repo, mode);
+    await checker.prepare();
+    const engineCtx = engineContext(ctx, repo);
     for (const snapshot of snapshots) {
-      const problems = await checkSnapshot(repo, snapshot, chunkState);
+      const problems = [
+        ...(await checkSnapshot(repo, snapshot, checker)),
+        ...(await engineChecks(ctx.config, snapshot, engineCtx)),
+      ];
       report.checked += 1;
       for (const message of problems)
         report.problems.push({ snapshot: snapshot.id, target: snapshot.target, message });
-      ctx.logger.info(
-        `${problems.length === 0 ? "✓" : "✗"} ${snapshot.target} ${snapshot.id}${problems.length ? `: ${problems[0]}` : ""}`,
-      );
     }
-    report.chunksChecked = chunkState.size;
+    report.chunksChecked = checker.checked;
+    report.chunksRead = checker.read;
+    await checker
+      .save()
+      .catch((err: unknown) =>
+        ctx.logger.warn(`could not save the verify memo: ${toPrsBackupError(err).message}`),
+      );
     if (options.deep) report.drills = await runDrills(ctx, repo, snapshots, options.snapshot !== undefined);
     report.ok = report.problems.length === 0 && (report.drills ?? []).every((d) => d.ok);
+    report.report = reportLines(snapshots, report);
+    for (const line of report.report) {
+      if (line.startsWith("✗")) ctx.logger.error(line);
+      else ctx.logger.info(line);
+    }
+    await recordVerify(repo, startTime, report, ctx);
     return report;
   } finally {
     await lock.release();
   }
 }
 
-/** Damage found in one snapshot; chunk results are shared through `chunkState`. */
+/** Problems in one snapshot: its entry list, then every chunk its files use. */
 async function checkSnapshot(
   repo: Repository,
   snapshot: SnapshotManifest,
-  chunkState: Map<string, string | null>,
+  checker: ChunkChecker,
 ): Promise<string[]> {
-  const problems: string[] = [];
   const users = new Map<string, string>(); // chunk id → first path using it
   try {
     for await (const entry of repo.snapshots.entries(snapshot)) {
@@ -103,20 +145,27 @@ async function checkSnapshot(
   } catch (err) {
     return [`entry list unreadable: ${toPrsBackupError(err).message}`];
   }
-  const unchecked = [...users.keys()].filter((id) => !chunkState.has(id));
-  await forEachLimit(unchecked, READ_CONCURRENCY, async (id) => {
-    try {
-      await repo.chunks.get(id);
-      chunkState.set(id, null);
-    } catch (err) {
-      chunkState.set(id, toPrsBackupError(err).message);
-    }
-  });
-  for (const [id, path] of users) {
-    const damage = chunkState.get(id);
+  for (const id of snapshot.entries.chunks) await checker.check(id);
+  const problems: string[] = [];
+  await forEachLimit([...users], READ_CONCURRENCY, async ([id, path]) => {
+    const damage = await checker.check(id);
     if (damage) problems.push(`${damage} (used by ${path})`);
-  }
+  });
   return problems;
+}
+
+async function engineChecks(
+  config: Config,
+  snapshot: SnapshotManifest,
+  ctx: EngineContext,
+): Promise<string[]> {
+  const target = targetFor(config, snapshot);
+  try {
+    const engine = engineFor(target);
+    return (await engine.verifySnapshot?.(target, snapshot, ctx)) ?? [];
+  } catch (err) {
+    return [toPrsBackupError(err).message];
+  }
 }
 
 async function runDrills(
@@ -134,23 +183,82 @@ async function runDrills(
     const target = targetFor(ctx.config, snapshot);
     let result: DrillResult;
     try {
-      result = await engineFor(target).drill(target, snapshot, {
-        repo,
-        logger: ctx.logger,
-        progress: noProgress,
-        env: ctx.env,
-        tempDirectory: ctx.config.repository.tempDirectory,
-        services: ctx.config.services,
-      });
+      result = await engineFor(target).drill(target, snapshot, engineContext(ctx, repo));
     } catch (err) {
       result = { ok: false, seconds: 0, compared: {}, problems: [toPrsBackupError(err).message] };
     }
-    ctx.logger.info(
-      `${result.ok ? "✓" : "✗"} drill ${snapshot.target} ${snapshot.id} in ${result.seconds.toFixed(1)}s`,
-    );
     reports.push({ snapshot: snapshot.id, target: snapshot.target, ...result });
   }
   return reports;
+}
+
+function engineContext(ctx: OpContext, repo: Repository): EngineContext {
+  return {
+    repo,
+    logger: ctx.logger,
+    progress: noProgress,
+    env: ctx.env,
+    tempDirectory: ctx.config.repository.tempDirectory,
+    services: ctx.config.services,
+  };
+}
+
+/** One ✓/✗ line per target (integrity) and per drill, with the reason. */
+function reportLines(snapshots: SnapshotManifest[], report: VerifyReport): string[] {
+  const lines: string[] = [];
+  const targets = [
+    ...new Set([...snapshots.map((s) => s.target), ...report.problems.map((p) => p.target)]),
+  ].sort();
+  for (const target of targets) {
+    const count = snapshots.filter((s) => s.target === target).length;
+    const problems = report.problems.filter((p) => p.target === target);
+    if (problems.length === 0) lines.push(`✓ ${target}: ${count} snapshot(s) intact`);
+    for (const p of problems) lines.push(`✗ ${target}: snapshot ${p.snapshot}: ${p.message}`);
+  }
+  lines.push(`  chunks: ${report.chunksChecked} checked, ${report.chunksRead} read back (${report.mode})`);
+  for (const d of report.drills ?? []) {
+    const what = Object.entries(d.compared)
+      .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
+      .join(", ");
+    lines.push(
+      d.ok
+        ? `✓ ${d.target}: drill of ${d.snapshot} restored and matched in ${d.seconds.toFixed(1)}s (${what})`
+        : `✗ ${d.target}: drill of ${d.snapshot} failed: ${d.problems.join("; ")}`,
+    );
+  }
+  return lines;
+}
+
+async function recordVerify(
+  repo: Repository,
+  startTime: string,
+  report: VerifyReport,
+  ctx: OpContext,
+): Promise<void> {
+  try {
+    await repo.history.record({
+      kind: "verify",
+      startTime,
+      endTime: new Date().toISOString(),
+      outcome: report.ok ? "success" : "failure",
+      ...(report.ok
+        ? {}
+        : {
+            error: {
+              code: "E_VERIFY_PROBLEM",
+              message: report.report.filter((l) => l.startsWith("✗")).join("\n"),
+            },
+          }),
+      details: {
+        report: report.report,
+        checked: report.checked,
+        chunksRead: report.chunksRead,
+        drills: report.drills?.length ?? 0,
+      },
+    });
+  } catch (err) {
+    ctx.logger.warn(`could not record the verification in the history: ${toPrsBackupError(err).message}`);
+  }
 }
 
 /** The configured target of a snapshot, or a minimal one when the target left the config. */

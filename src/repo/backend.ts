@@ -9,6 +9,8 @@ export interface PutOptions {
 export interface ObjectInfo {
   key: string;
   size: number;
+  /** Last modification time, where the backend knows it (ms since the epoch). */
+  modifiedMs?: number;
 }
 
 /**

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLI, cli, cliJson, listing, readTree, workspace } from "./cli.js";
+import { CLI, cli, cliJson, listing, readTree, workspace } from "../support/cli.js";
 
 interface Summary {
   id: string;

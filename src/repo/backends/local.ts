@@ -103,7 +103,7 @@ export class LocalBackend implements Backend {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     for await (const [key, full] of this.#keys(prefix)) {
       const st = await fs.stat(full).catch(() => undefined);
-      if (st) yield { key, size: st.size };
+      if (st) yield { key, size: st.size, modifiedMs: st.mtimeMs };
     }
   }
 

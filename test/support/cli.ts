@@ -26,7 +26,7 @@ export async function cliJson<T>(config: string, ...args: string[]): Promise<T> 
 
 /** A scratch folder with a source tree, a repository and a config for one files target. */
 export async function workspace(retention: string): Promise<{ dir: string; src: string; config: string }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-prune-"));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-test-"));
   const src = path.join(dir, "src");
   await fs.mkdir(src);
   const config = path.join(dir, "prs-backup.yaml");

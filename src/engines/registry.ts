@@ -1,19 +1,23 @@
 import { NotSupportedError } from "../errors.js";
 import type { TargetType } from "../repo/snapshot.js";
 import type { Engine, TargetSpec } from "./engine.js";
-import { filesEngine } from "./files/index.js";
 
-const ENGINES: Partial<Record<TargetType, Engine>> = {
-  files: filesEngine,
+/**
+ * Engines load on first use: each pulls in its own client libraries (pg, ioredis …),
+ * and a command such as `wal push`, run by PostgreSQL for every WAL segment, must not
+ * pay for the ones it does not need.
+ */
+const LOADERS: Partial<Record<TargetType, () => Promise<Engine>>> = {
+  files: async () => (await import("./files/index.js")).filesEngine,
 };
 
 /** The engine for a target type; a clear error for types whose engine is not built yet. */
-export function engineFor(target: TargetSpec): Engine {
-  const engine = ENGINES[target.type];
-  if (!engine) {
+export async function engineFor(target: TargetSpec): Promise<Engine> {
+  const load = LOADERS[target.type];
+  if (!load) {
     throw new NotSupportedError(
-      `target "${target.name}": type ${target.type} is not supported yet by this version of prs-backup (only files targets are)`,
+      `target "${target.name}": type ${target.type} is not supported yet by this version of prs-backup`,
     );
   }
-  return engine;
+  return load();
 }

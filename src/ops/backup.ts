@@ -66,7 +66,7 @@ async function recordRun(
 }
 
 async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConfig): Promise<BackupOutcome> {
-  const engine = engineFor(target);
+  const engine = await engineFor(target);
   const base = {
     repo,
     logger: ctx.logger,

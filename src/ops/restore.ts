@@ -26,7 +26,7 @@ export interface RestoreOutcome extends RestoreResult {
 /** Restores one target from a snapshot (the newest complete one unless named). */
 export async function runRestore(ctx: OpContext, options: RestoreOptions): Promise<RestoreOutcome> {
   const target: TargetConfig = findTarget(ctx.config, options.target);
-  const engine = engineFor(target);
+  const engine = await engineFor(target);
   const repo = await openRepository(ctx.config.repository);
   const started = Date.now();
   const lock = await repo.lock({

@@ -161,7 +161,7 @@ async function engineChecks(
 ): Promise<string[]> {
   const target = targetFor(config, snapshot);
   try {
-    const engine = engineFor(target);
+    const engine = await engineFor(target);
     return (await engine.verifySnapshot?.(target, snapshot, ctx)) ?? [];
   } catch (err) {
     return [toPrsBackupError(err).message];
@@ -183,7 +183,7 @@ async function runDrills(
     const target = targetFor(ctx.config, snapshot);
     let result: DrillResult;
     try {
-      result = await engineFor(target).drill(target, snapshot, engineContext(ctx, repo));
+      result = await (await engineFor(target)).drill(target, snapshot, engineContext(ctx, repo));
     } catch (err) {
       result = { ok: false, seconds: 0, compared: {}, problems: [toPrsBackupError(err).message] };
     }

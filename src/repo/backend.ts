@@ -1,5 +1,15 @@
 import type { Readable } from "node:stream";
 
+/** An object's bytes: one buffer, a string, or parts written one after another (no concatenation copy). */
+export type ObjectData = Uint8Array | string | readonly Uint8Array[];
+
+/** Total byte length of object data. */
+export function dataLength(data: ObjectData): number {
+  if (typeof data === "string") return Buffer.byteLength(data);
+  if (data instanceof Uint8Array) return data.length;
+  return data.reduce((n, part) => n + part.length, 0);
+}
+
 export interface PutOptions {
   ifAbsent?: boolean;
   deferred?: boolean;
@@ -29,7 +39,7 @@ export interface Backend {
    * not durable until the next `flush()` — many small objects are made durable together
    * (one file-system sync instead of one fsync each).
    */
-  put(key: string, data: Uint8Array | string, options?: PutOptions): Promise<boolean>;
+  put(key: string, data: ObjectData, options?: PutOptions): Promise<boolean>;
   /** Reads a whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Buffer>;
   /** Streams an object; throws NotFoundError when absent. */

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, webcrypto } from "node:crypto";
 import { Compressor, Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
-import { ObjectNotFoundError, type Backend } from "./backend.js";
+import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
 
 /** First byte of every stored chunk: how the rest is encoded. */
 const enum Encoding {
@@ -10,6 +10,11 @@ const enum Encoding {
 }
 
 const ID_PATTERN = /^[0-9a-f]{64}$/;
+const RAW_TAG = Buffer.of(Encoding.Raw);
+const ZSTD_TAG = Buffer.of(Encoding.Zstd);
+/** Sample size and the ratio above which a chunk is stored without trying zstd on all of it. */
+const SAMPLE_BYTES = 16 * 1024;
+const INCOMPRESSIBLE_RATIO = 0.97;
 
 /** Repository key of a chunk: fan out over 256 folders by the first byte of its hash. */
 export function chunkKey(id: string): string {
@@ -19,6 +24,14 @@ export function chunkKey(id: string): string {
 /** SHA-256 of the plain bytes, lowercase hex: a chunk's id. */
 export function chunkId(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
+}
+
+/**
+ * The same hash computed on libuv's thread pool (WebCrypto), so hashing runs on another
+ * core while this thread chunks and compresses the next data.
+ */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest("SHA-256", data)).toString("hex");
 }
 
 export interface PutResult {
@@ -75,20 +88,27 @@ export class ChunkStore {
     try {
       const body = this.encode(data);
       await this.#backend.put(chunkKey(id), body);
-      return { id, storedBytes: body.length };
+      return { id, storedBytes: dataLength(body) };
     } catch (err) {
       known.delete(id);
       throw err;
     }
   }
 
-  /** Encodes a chunk body: zstd when it shrinks the data, raw otherwise. */
-  encode(data: Uint8Array): Buffer {
-    const compressed = this.#compressor.compress(data);
-    if (compressed.length + 1 < data.length) {
-      return Buffer.concat([Buffer.of(Encoding.Zstd), compressed]);
+  /**
+   * Encodes a chunk body as parts (encoding byte, payload): zstd when it shrinks the data,
+   * raw otherwise. A large chunk is first tried on a sample: most backed-up bytes are
+   * already compressed (images, archives), and compressing them whole only to throw the
+   * result away would cost most of a backup's CPU time.
+   */
+  encode(data: Uint8Array): Uint8Array[] {
+    if (data.length > SAMPLE_BYTES * 2) {
+      const sample = this.#compressor.compress(data.subarray(0, SAMPLE_BYTES));
+      if (sample.length > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return [RAW_TAG, data];
     }
-    return Buffer.concat([Buffer.of(Encoding.Raw), data]);
+    const compressed = this.#compressor.compress(data);
+    if (compressed.length + 1 < data.length) return [ZSTD_TAG, compressed];
+    return [RAW_TAG, data];
   }
 
   /** Reads a chunk, decodes it and checks its hash. Throws RepoCorruptError naming the chunk. */

@@ -14,7 +14,8 @@ export function entryContent(chunks: ChunkStore, entry: FileEntry): Readable {
   return Readable.from(verifiedChunks(chunks, entry), { objectMode: false });
 }
 
-async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
+/** The chunks of a file entry in order, each verified, the whole-file hash checked after the last. */
+export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
   const hash = createHash("sha256");
   let size = 0;
   let next = entry.chunks.length > 0 ? chunks.get(entry.chunks[0]!) : undefined;

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import os from "node:os";
 import { toPrsBackupError } from "../errors.js";
 import { VERSION } from "../version.js";
-import { chunkId, chunkKey } from "./chunk-store.js";
+import { dataLength } from "./backend.js";
+import { chunkKey, sha256Hex } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import type { Repository } from "./repository.js";
 import { newSnapshotId } from "./snapshot-store.js";
@@ -98,7 +99,7 @@ export class SnapshotWriter {
     const last = chunker.finish();
     if (last) chunks.push(await this.storeChunk(last));
     // A one-chunk file's hash is its chunk id: hashing it twice would double the CPU cost.
-    const sha256 = chunks.length === 1 ? chunks[0]! : createHash("sha256").update(data).digest("hex");
+    const sha256 = chunks.length === 1 ? chunks[0]! : await sha256Hex(data);
     return { chunks, size: data.length, sha256 };
   }
 
@@ -111,7 +112,7 @@ export class SnapshotWriter {
   async storeChunk(data: Buffer): Promise<string> {
     this.#throwIfFailed();
     await this.#repo.chunks.loadIndex();
-    const id = chunkId(data);
+    const id = await sha256Hex(data);
     if (this.#repo.chunks.has(id) || this.#pending.has(id)) return id;
     this.#pending.add(id);
     const body = this.#repo.chunks.encode(data);
@@ -119,7 +120,7 @@ export class SnapshotWriter {
     this.#throwIfFailed();
     const write = this.#repo.backend.put(chunkKey(id), body, { deferred: true }).then(
       () => {
-        this.#storedBytes += body.length;
+        this.#storedBytes += dataLength(body);
         this.#newChunks += 1;
         this.#repo.chunks.markStored(id);
       },

@@ -46,20 +46,14 @@ export interface AtomicWriteOptions {
  */
 export async function writeFileAtomic(
   target: string,
-  data: Uint8Array | string | Readable,
+  data: Uint8Array | string | readonly Uint8Array[] | Readable,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const temp = tempPathFor(target);
   const mode = options.mode ?? FILE_MODE;
   try {
-    if (typeof data === "string" || data instanceof Uint8Array) {
-      const handle = await fs.open(temp, "wx", mode);
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+    if (typeof data === "string" || data instanceof Uint8Array || Array.isArray(data)) {
+      await writeNew(temp, data as Uint8Array | string | readonly Uint8Array[], { mode, sync: true });
     } else {
       const out = createWriteStream(temp, { flags: "wx", mode });
       await pipeline(data, out);
@@ -81,6 +75,22 @@ export async function writeFileAtomic(
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw err;
+  }
+}
+
+/** Creates a new file (failing if it exists) from a buffer, a string or parts; fsyncs it when asked. */
+export async function writeNew(
+  file: string,
+  data: Uint8Array | string | readonly Uint8Array[],
+  options: { mode?: number; sync?: boolean } = {},
+): Promise<void> {
+  const handle = await fs.open(file, "wx", options.mode ?? FILE_MODE);
+  try {
+    if (typeof data === "string" || data instanceof Uint8Array) await handle.writeFile(data);
+    else await handle.writev([...data]);
+    if (options.sync) await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -153,18 +153,36 @@ async function readFile(
   const handle = await fs.open(item.path, "r");
   try {
     const before = item.stat;
-    const stored =
-      before.size <= BigInt(WHOLE_READ_LIMIT)
-        ? await writer.storeBuffer(await handle.readFile())
-        : await writer.storeStream(handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false }));
-    const after = await handle.stat({ bigint: true });
-    if (changedWhileReading(before, after)) {
-      logger.warn(`${item.path} changed while it was being read; the snapshot holds what was read`);
+    if (before.size <= BigInt(WHOLE_READ_LIMIT)) {
+      // One read of the size lstat gave (plus a byte, to notice growth): no fstat per small file.
+      const data = await readUpTo(handle, Number(before.size) + 1);
+      if (data.length !== Number(before.size)) warnChanged(logger, item.path);
+      return await writer.storeBuffer(data);
     }
+    const stored = await writer.storeStream(
+      handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false }),
+    );
+    if (changedWhileReading(before, await handle.stat({ bigint: true }))) warnChanged(logger, item.path);
     return stored;
   } finally {
     await handle.close();
   }
+}
+
+/** Reads from the start until `limit` bytes or end of file. */
+async function readUpTo(handle: fs.FileHandle, limit: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(limit);
+  let filled = 0;
+  while (filled < limit) {
+    const { bytesRead } = await handle.read(buffer, filled, limit - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
+}
+
+function warnChanged(logger: Logger, path: string): void {
+  logger.warn(`${path} changed while it was being read; the snapshot holds what was read`);
 }
 
 function changedWhileReading(before: BigIntStats, after: BigIntStats): boolean {

@@ -1,17 +1,16 @@
-import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
-import { pipeline } from "node:stream/promises";
 import path from "node:path";
 import { RepoCorruptError, UserError } from "../../errors.js";
 import type { ChunkStore } from "../../repo/chunk-store.js";
-import { entryContent } from "../../repo/entry-content.js";
+import { verifiedChunks } from "../../repo/entry-content.js";
 import type { DirEntry, Entry, FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
 import { mapOrdered } from "../../util/concurrency.js";
 import { isEmptyOrMissingDir, pathExists, tempPathFor } from "../../util/fs.js";
 import { isSafeAbsolutePath } from "../../util/paths.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
 
-const WRITE_CONCURRENCY = 4;
+/** Files written at once: most are small, so their syscalls are what costs. */
+const WRITE_CONCURRENCY = 8;
 
 /** Where each snapshot root goes and what must be moved aside first. */
 interface RestorePlan {
@@ -78,14 +77,28 @@ export async function restoreFiles(request: RestoreRequest, ctx: EngineContext):
   await fs.mkdir(plan.base, { recursive: true });
   const dirs: DirEntry[] = [];
   const asRoot = process.getuid?.() === 0;
+  // Entries come parents first, but are written several at a time: a child waits for its
+  // parent's mkdir instead of repeating a recursive mkdir per entry.
+  const made = new Map<string, Promise<unknown>>();
+  const parentReady = (dest: string): Promise<unknown> => {
+    const parent = path.dirname(dest);
+    let ready = made.get(parent);
+    if (!ready) {
+      ready = fs.mkdir(parent, { recursive: true });
+      made.set(parent, ready);
+    }
+    return ready;
+  };
   const written = mapOrdered(entriesUnder(request.snapshot, ctx), WRITE_CONCURRENCY, async (entry) => {
     const dest = path.join(plan.base, entry.path);
-    await fs.mkdir(path.dirname(dest), { recursive: true });
     if (entry.type === "dir") {
-      await fs.mkdir(dest, { recursive: true });
+      const created = parentReady(dest).then(() => fs.mkdir(dest, { recursive: true }));
+      made.set(dest, created);
+      await created;
       dirs.push(entry);
       return 0;
     }
+    await parentReady(dest);
     if (entry.type === "symlink") {
       await fs.symlink(entry.target, dest);
       if (asRoot) await fs.lchown(dest, entry.uid, entry.gid);
@@ -122,7 +135,7 @@ async function* entriesUnder(snapshot: SnapshotManifest, ctx: EngineContext): As
   }
 }
 
-/** Writes one file via a temp name; chunks and the whole-file hash are verified while streaming. */
+/** Writes one file via a temp name; chunks and the whole-file hash are verified as they are written. */
 export async function writeFileEntry(
   entry: FileEntry,
   dest: string,
@@ -130,13 +143,16 @@ export async function writeFileEntry(
   asRoot: boolean,
 ): Promise<void> {
   const temp = tempPathFor(dest);
+  const handle = await fs.open(temp, "wx", 0o600);
   try {
-    await pipeline(entryContent(chunks, entry), createWriteStream(temp, { flags: "wx", mode: 0o600 }));
-    if (asRoot) await fs.chown(temp, entry.uid, entry.gid);
-    await fs.chmod(temp, entry.mode);
-    await fs.utimes(temp, ...times(entry));
+    for await (const data of verifiedChunks(chunks, entry)) await handle.write(data);
+    if (asRoot) await handle.chown(entry.uid, entry.gid);
+    await handle.chmod(entry.mode);
+    await handle.utimes(...times(entry));
+    await handle.close();
     await fs.rename(temp, dest);
   } catch (err) {
+    await handle.close().catch(() => undefined);
     await fs.rm(temp, { force: true });
     if (err instanceof RepoCorruptError) {
       throw new RepoCorruptError(`cannot restore ${entry.path}: ${err.message}`, { cause: err });

@@ -8,11 +8,20 @@ import {
   assertValidKey,
   ObjectNotFoundError,
   type Backend,
+  type ObjectData,
   type ObjectInfo,
   type PutOptions,
 } from "../backend.js";
 import { forEachLimit } from "../../util/concurrency.js";
-import { DIR_MODE, FILE_MODE, fsyncDir, TEMP_PREFIX, tempPathFor, writeFileAtomic } from "../../util/fs.js";
+import {
+  DIR_MODE,
+  FILE_MODE,
+  fsyncDir,
+  TEMP_PREFIX,
+  tempPathFor,
+  writeFileAtomic,
+  writeNew,
+} from "../../util/fs.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -52,14 +61,14 @@ export class LocalBackend implements Backend {
     this.#knownDirs.add(dir);
   }
 
-  async put(key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<boolean> {
+  async put(key: string, data: ObjectData, options: PutOptions = {}): Promise<boolean> {
     const file = this.#pathOf(key);
     await this.#ensureParent(file);
     if (options.deferred && !options.ifAbsent) {
       // Not under its real name until synced: after a crash a half-written object is a
       // temp file (garbage), never a damaged object that a later backup would trust.
       const temp = tempPathFor(file);
-      await fs.writeFile(temp, data, { mode: FILE_MODE, flag: "wx" });
+      await writeNew(temp, data);
       this.#deferred.push({ temp, file });
       return true;
     }

@@ -1,6 +1,7 @@
 import { toPrsBackupError } from "../errors.js";
 import type { ObjectInfo } from "../repo/backend.js";
 import type { Repository } from "../repo/repository.js";
+import { noProgress, type Progress } from "../util/progress.js";
 
 /** How thoroughly chunks are read back. */
 export type CheckMode =
@@ -35,10 +36,13 @@ export class ChunkChecker {
   read = 0;
   skipped = 0;
 
-  constructor(repo: Repository, mode: CheckMode, now = Date.now()) {
+  readonly #progress: Progress;
+
+  constructor(repo: Repository, mode: CheckMode, options: { now?: number; progress?: Progress } = {}) {
     this.#repo = repo;
     this.#mode = mode;
-    this.#now = now;
+    this.#now = options.now ?? Date.now();
+    this.#progress = options.progress ?? noProgress;
   }
 
   /** Lists stored chunks (with sizes and times) and loads the memo of earlier runs. */
@@ -82,6 +86,7 @@ export class ChunkChecker {
     try {
       await this.#repo.chunks.get(id);
       this.read += 1;
+      this.#progress.add(stored.size, 1);
       this.#memo.set(id, { size: stored.size, modifiedMs: stored.modifiedMs, verifiedMs: this.#now });
       return null;
     } catch (err) {

@@ -6,7 +6,7 @@ import { openRepository } from "../repo/open.js";
 import type { Repository } from "../repo/repository.js";
 import type { SnapshotManifest } from "../repo/snapshot.js";
 import { forEachLimit } from "../util/concurrency.js";
-import { noProgress } from "../util/progress.js";
+import { createProgress, noProgress } from "../util/progress.js";
 import { ChunkChecker, type CheckMode } from "./chunk-checker.js";
 import { findTarget, lockTimeoutMs, type OpContext } from "./context.js";
 
@@ -97,7 +97,8 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
     const snapshots = options.snapshot
       ? [await repo.snapshots.resolve(options.snapshot, options.target)]
       : await repo.snapshots.list(options.target, damagedManifest);
-    const checker = new ChunkChecker(repo, mode);
+    const progress = createProgress({ label: "verify", logger: ctx.logger, tty: ctx.tty });
+    const checker = new ChunkChecker(repo, mode, { progress });
     await checker.prepare();
     const engineCtx = engineContext(ctx, repo);
     for (const snapshot of snapshots) {
@@ -109,6 +110,7 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
       for (const message of problems)
         report.problems.push({ snapshot: snapshot.id, target: snapshot.target, message });
     }
+    progress.done();
     report.chunksChecked = checker.checked;
     report.chunksRead = checker.read;
     await checker

@@ -3,13 +3,18 @@ import { ExitCode, toPrsBackupError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { registerBackup } from "./backup.js";
 import { registerConfig } from "./config-check.js";
+import { registerDaemon } from "./daemon.js";
+import { registerDoctor } from "./doctor.js";
 import { registerInit } from "./init.js";
 import { createRuntime, type CliIO, type CommandRuntime, type GlobalOptions } from "./io.js";
 import { registerList } from "./list.js";
 import { registerPrune } from "./prune.js";
 import { registerRestore } from "./restore.js";
+import { registerSchedule } from "./schedule.js";
 import { registerShow } from "./show.js";
+import { registerStatus } from "./status.js";
 import { registerVerify } from "./verify.js";
+import { registerWal } from "./wal.js";
 
 /**
  * Runs one command line and returns the exit code (DESIGN.md): 0 ok, 1 failed, 2 bad
@@ -41,6 +46,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     registerRestore,
     registerVerify,
     registerPrune,
+    registerWal,
+    registerStatus,
+    registerDoctor,
+    registerDaemon,
+    registerSchedule,
   ]) {
     register(program, getRuntime);
   }

@@ -17,6 +17,7 @@ import {
   retentionSchema,
   targetSchema,
 } from "./target-schema.js";
+import { daemonSchema } from "./daemon-schema.js";
 
 /** An S3-compatible bucket. Credentials come from the named environment variables, or the SDK's default chain. */
 export const s3Schema = z.strictObject({
@@ -83,6 +84,8 @@ export const configSchema = z.strictObject({
     )
     .refine((targets) => Object.keys(targets).length > 0, { error: "define at least one target" }),
   log: logSchema.prefault({}),
+  /** Schedules beyond the targets' own, HTTP, alerts and limits of `prs-backup daemon`. Default: every default. */
+  daemon: daemonSchema.prefault({}),
 });
 
 /** A JSON Schema of the config file, for editors (yaml-language-server, VS Code). */
@@ -113,6 +116,7 @@ export interface ConfigDraft {
   services?: z.output<typeof servicesSchema>;
   targets: Record<string, TargetDraft>;
   log: z.output<typeof logSchema>;
+  daemon: z.output<typeof daemonSchema>;
 }
 export type TargetDraft =
   | Draft<typeof filesTargetSchema>

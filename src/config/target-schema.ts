@@ -101,7 +101,10 @@ export const postgresTargetSchema = z.strictObject({
   connection: connectionSchema,
   /** Directory of pg_dump, pg_restore, psql. Default: found on PATH. */
   binDir: nonEmptyString.optional(),
-  /** Parallel pg_dump/pg_restore jobs. Default: 2. */
+  /**
+   * Parallel pg_restore jobs (restores and drills). pg_dump writes the custom format, which is
+   * one stream. With `exec`, or 1, pg_restore reads the dump on stdin instead of a spooled copy. Default: 2.
+   */
   jobs: z.int().min(1).default(2),
 });
 
@@ -114,6 +117,12 @@ export const postgresPhysicalTargetSchema = z.strictObject({
   dataDirectory: pathSchema,
   /** Directory of pg_basebackup, pg_receivewal, pg_verifybackup. Default: found on PATH. */
   binDir: nonEmptyString.optional(),
+  /** pg_basebackup's start checkpoint: "fast" (start at once) or "spread" (gentler on a busy server). Default: "fast". */
+  checkpoint: z.enum(["fast", "spread"]).default("fast"),
+  /** How long a base backup waits for its WAL to reach the archive before it is recorded as partial. Default: 300. */
+  archiveWaitSeconds: z.number().positive().default(300),
+  /** Leave WAL archiving on in a restored cluster (it then writes into this archive). Default: false. */
+  archiveAfterRestore: z.boolean().default(false),
 });
 
 /** A Redis server, backed up as an RDB snapshot. */
@@ -130,8 +139,16 @@ export const redisTargetSchema = z.strictObject({
   passwordFile: pathSchema.optional(),
   /** Redis data directory (dump.rdb, appendonlydir) for in-place restores; relative to the config file. Default: none. */
   dataDirectory: pathSchema.optional(),
-  /** Directory of redis-cli, redis-check-rdb. Default: found on PATH. */
+  /** Directory of redis-cli, redis-check-rdb, redis-server (drills). Default: found on PATH. */
   binDir: nonEmptyString.optional(),
+  /**
+   * Command that stops Redis for an in-place restore, e.g. `[systemctl, stop, redis-server]` or
+   * `[docker, compose, -f, FILE, stop, redis]`. Default: `SHUTDOWN NOSAVE` over the connection
+   * (only safe when nothing restarts Redis on its own).
+   */
+  stopCommand: argvSchema.optional(),
+  /** Command that starts Redis again after an in-place restore. Required for in-place restores. Default: none. */
+  startCommand: argvSchema.optional(),
 });
 
 /** Any target, chosen by its `type`. */

@@ -9,6 +9,9 @@ import type { Engine, TargetSpec } from "./engine.js";
  */
 const LOADERS: Partial<Record<TargetType, () => Promise<Engine>>> = {
   files: async () => (await import("./files/index.js")).filesEngine,
+  postgres: async () => (await import("./postgres/index.js")).postgresEngine,
+  "postgres-physical": async () => (await import("./postgres-physical/index.js")).postgresPhysicalEngine,
+  redis: async () => (await import("./redis/index.js")).redisEngine,
 };
 
 /** The engine for a target type; a clear error for types whose engine is not built yet. */

@@ -125,7 +125,7 @@ export async function runVerify(ctx: OpContext, options: VerifyOptions): Promise
       if (line.startsWith("✗")) ctx.logger.error(line);
       else ctx.logger.info(line);
     }
-    await recordVerify(repo, startTime, report, ctx);
+    await recordVerify(repo, startTime, report, ctx, options.deep);
     return report;
   } finally {
     await lock.release();
@@ -236,10 +236,11 @@ async function recordVerify(
   startTime: string,
   report: VerifyReport,
   ctx: OpContext,
+  deep: boolean,
 ): Promise<void> {
   try {
     await repo.history.record({
-      kind: "verify",
+      kind: deep ? "drill" : "verify",
       startTime,
       endTime: new Date().toISOString(),
       outcome: report.ok ? "success" : "failure",

@@ -1,0 +1,203 @@
+import { createHash } from "node:crypto";
+import { OperationError } from "../../errors.js";
+import { spawnStreaming, describeFailure, CommandFailedError } from "../../util/subprocess.js";
+import type { BackupContext, BackupResult } from "../engine.js";
+import { connectionFor, pgTool, queryServer } from "./pg-connect.js";
+import { BACKUP_MANIFEST, BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
+import { TarChunker } from "./tar-chunker.js";
+import { TarScanner } from "./tar-scan.js";
+import { WalArchive } from "./wal-archive.js";
+import { ownerOf, prepareWalDirectory } from "./wal-directory.js";
+import { lastSegnoBefore, parseLsn, segmentName, segnoOfLsn } from "./wal-names.js";
+
+const POLL_MS = 250;
+
+interface ServerFacts {
+  system_identifier: string;
+  server_version: string;
+  server_version_num: string;
+  data_checksums: string;
+}
+
+/**
+ * A base backup with the real pg_basebackup: its tar stream (`-D - -Ft -X none`, the
+ * backup_manifest injected at the end) is cut at file boundaries (TarChunker),
+ * deduplicated and stored as it arrives; backup_label and backup_manifest are picked out on the way. The snapshot is
+ * complete only once every WAL segment from the start to the stop LSN is in the archive.
+ */
+export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext): Promise<BackupResult> {
+  const { writer, logger } = ctx;
+  const repoPath = ctx.repo.backend.location;
+  const owner = await ownerOf(target.dataDirectory).catch(() => undefined);
+  if (owner) await prepareWalDirectory(repoPath, target.name, owner);
+  const [facts] = await queryServer<ServerFacts>(
+    target,
+    ctx.env,
+    "SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier, current_setting('server_version') AS server_version, current_setting('server_version_num') AS server_version_num, current_setting('data_checksums') AS data_checksums",
+  );
+  if (!facts) throw new OperationError("E_PG_QUERY", `target "${target.name}": the server returned no facts`);
+  const archive = new WalArchive(repoPath, target.name);
+  const recorded = await archive.systemId();
+  if (recorded !== undefined && recorded !== facts.system_identifier) {
+    throw new OperationError(
+      "E_WAL_SYSTEM_MISMATCH",
+      `target "${target.name}": the server is database system ${facts.system_identifier}, but the WAL archive belongs to ${recorded}; point the target at the right server, or start a new archive (see docs/pitr.md, --allow-system-change)`,
+    );
+  }
+
+  const conn = await connectionFor(target, ctx.env);
+  const argv = [
+    pgTool(target, "pg_basebackup"),
+    ...conn.args,
+    "-D",
+    "-",
+    "-Ft",
+    "-X",
+    "none",
+    "-v",
+    `--checkpoint=${target.checkpoint}`,
+    `--label=prs-backup ${writer.id}`,
+  ];
+  const child = spawnStreaming(argv, {
+    env: conn.toolEnv,
+    signal: ctx.signal,
+    ...(conn.password ? { redact: [conn.password] } : {}),
+  });
+  const scanner = new TarScanner(["backup_label", "backup_manifest"]);
+  const storing = storeTar(child.stdout as AsyncIterable<Buffer>, scanner, ctx).catch(
+    async (err: unknown) => {
+      child.stdout.destroy();
+      await child.done.catch(() => undefined);
+      throw err;
+    },
+  );
+  const [stored, result] = await Promise.all([storing, child.done]);
+  if (result.exitCode !== 0 || result.signal || result.timedOut) {
+    throw new CommandFailedError(
+      "E_PG_BASEBACKUP_FAILED",
+      `pg_basebackup failed (${describeFailure(result)}); does targets.${target.name}.connection allow replication connections (pg_hba.conf, REPLICATION role)?`,
+      result,
+    );
+  }
+  const label = scanner.captured.get("backup_label")?.toString("utf8");
+  const manifest = scanner.captured.get("backup_manifest");
+  if (!label)
+    throw new OperationError("E_PG_BASEBACKUP_FAILED", "pg_basebackup's output holds no backup_label");
+  const now = new Date();
+  const mtimeNs = (BigInt(now.getTime()) * 1_000_000n).toString();
+  const base = { mode: 0o600, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs };
+  await writer.addEntry({ path: BASE_TAR, type: "file", ...base, ...stored });
+  if (manifest) {
+    const m = await writer.storeBuffer(manifest);
+    await writer.addEntry({ path: BACKUP_MANIFEST, type: "file", ...base, ...m });
+  }
+
+  const startLsn = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+)/i.exec(label)?.[1];
+  const timeline = Number(/START TIMELINE: (\d+)/.exec(label)?.[1] ?? "1");
+  const stopLsn = stopLsnOf(manifest, result.stderrTail);
+  if (!startLsn || !stopLsn) {
+    throw new OperationError(
+      "E_PG_BASEBACKUP_FAILED",
+      "cannot find the start and stop LSN of the base backup in backup_label / backup_manifest",
+    );
+  }
+  const startSegno = segnoOfLsn(parseLsn(startLsn));
+  const stopSegno = lastSegnoBefore(parseLsn(stopLsn));
+  const needed: string[] = [];
+  for (let s = startSegno; s <= stopSegno; s++) needed.push(segmentName({ timeline, segno: s }));
+  logger.info(
+    `${target.name}: base backup ${startLsn} → ${stopLsn}; waiting for WAL ${needed[0]}…${needed.at(-1)} in the archive`,
+  );
+  const missing = await waitForWal(archive, needed, target.archiveWaitSeconds * 1000, ctx.signal);
+  for (const name of missing) {
+    writer.addProblem({
+      path: name,
+      message: `WAL segment ${name} needed by this base backup did not reach the archive within ${target.archiveWaitSeconds}s; is archive_command set to prs-backup wal push (see docs/pitr.md)?`,
+    });
+  }
+  const metadata: BaseBackupMetadata = {
+    systemIdentifier: facts.system_identifier,
+    pgVersion: facts.server_version,
+    pgVersionNum: Number(facts.server_version_num),
+    dataChecksums: facts.data_checksums === "on",
+    timeline,
+    startLsn,
+    stopLsn,
+    startWal: needed[0]!,
+    stopWal: needed.at(-1)!,
+    startTime: labelTime(label) ?? writer.startTime.toISOString(),
+    stopTime: now.toISOString(),
+    owner: owner ?? { uid: 0, gid: 0 },
+    backupLabel: label,
+    tarBytes: stored.size,
+    members: scanner.members,
+    walConfirmed: missing.length === 0,
+  };
+  return {
+    status: missing.length === 0 ? "complete" : "partial",
+    sourceBytes: stored.size,
+    metadata: { ...metadata },
+  };
+}
+
+/** Stores the tar stream cut at file boundaries (TarChunker); returns what a file entry records. */
+async function storeTar(
+  source: AsyncIterable<Buffer>,
+  scanner: TarScanner,
+  ctx: BackupContext,
+): Promise<{ chunks: string[]; size: number; sha256: string }> {
+  const chunker = new TarChunker();
+  const hash = createHash("sha256");
+  const chunks: string[] = [];
+  let size = 0;
+  for await (const buf of source) {
+    scanner.push(buf);
+    hash.update(buf);
+    size += buf.length;
+    ctx.progress.add(buf.length, 0);
+    for (const chunk of chunker.push(buf)) chunks.push(await ctx.writer.storeChunk(chunk));
+  }
+  const last = chunker.finish();
+  if (last) chunks.push(await ctx.writer.storeChunk(last));
+  return { chunks, size, sha256: hash.digest("hex") };
+}
+
+function stopLsnOf(manifest: Buffer | undefined, stderr: string): string | undefined {
+  if (manifest) {
+    try {
+      const parsed = JSON.parse(manifest.toString("utf8")) as { "WAL-Ranges"?: { "End-LSN": string }[] };
+      const end = parsed["WAL-Ranges"]?.at(-1)?.["End-LSN"];
+      if (end) return end;
+    } catch {
+      // fall back to pg_basebackup's own report
+    }
+  }
+  return /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr)?.[1];
+}
+
+function labelTime(label: string): string | undefined {
+  const text = /START TIME: (.+)/.exec(label)?.[1]?.trim();
+  if (!text) return undefined;
+  const ms = Date.parse(
+    text
+      .replace(/ ([A-Z]{3,4})$/, (_, tz: string) => (tz === "UTC" || tz === "GMT" ? "Z" : ` ${tz}`))
+      .replace(" ", "T"),
+  );
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+async function waitForWal(
+  archive: WalArchive,
+  names: string[],
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let missing = names;
+  for (;;) {
+    const present = new Set(await archive.list());
+    missing = missing.filter((n) => !present.has(n));
+    if (missing.length === 0 || Date.now() >= deadline || signal?.aborted) return missing;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}

@@ -1,0 +1,187 @@
+import type pg from "pg";
+import type { StoredData } from "../../repo/snapshot-writer.js";
+import type { FileEntry } from "../../repo/snapshot.js";
+import { CommandFailedError, describeFailure, runCommand, spawnStreaming } from "../../util/subprocess.js";
+import type { BackupContext, BackupResult } from "../engine.js";
+import { connect, endpointOf, toolArgv, toolOptions, type PgEndpoint } from "./connection.js";
+import { parseGlobals } from "./globals.js";
+import { countRows, readInventory } from "./inventory.js";
+import { isExpectedTimescaleNotice } from "./timescale.js";
+import { checkToolVersion } from "./tools.js";
+import type { PostgresTarget } from "./target.js";
+
+/** Entry names inside a postgres snapshot (see docs/postgres.md). */
+export const DUMP_ENTRY = "database.pgdump";
+export const GLOBALS_ENTRY = "globals.sql";
+
+/**
+ * Backs up one database: roles and tablespaces with `pg_dumpall --globals-only`, then
+ * the database with `pg_dump -Fc -Z0` streamed straight into the repository (no spool;
+ * our zstd compresses, and chunks of unchanged tables dedup day to day). Row counts are
+ * taken in a REPEATABLE READ transaction whose exported snapshot pg_dump uses, so they
+ * are exactly the rows the dump holds.
+ */
+export async function backupPostgres(target: PostgresTarget, ctx: BackupContext): Promise<BackupResult> {
+  const endpoint = await endpointOf(target, ctx.env);
+  const client = await connect(endpoint);
+  try {
+    const inventory = await readInventory(client);
+    const pgDumpVersion = await checkToolVersion(
+      endpoint,
+      "pg_dump",
+      inventory.serverVersionNum,
+      inventory.serverVersion,
+    );
+    await checkToolVersion(endpoint, "pg_dumpall", inventory.serverVersionNum, inventory.serverVersion);
+    const globals = await dumpGlobals(endpoint, inventory.superuser, ctx);
+    ctx.logger.info(
+      `${target.name}: dumping ${endpoint.database} (${inventory.databaseBytes} bytes on disk)`,
+    );
+
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]!.id;
+    const { dump, tables } = await dumpWithCounts(endpoint, client, snapshotId, ctx);
+    await client.query("COMMIT");
+
+    await ctx.writer.addEntry(dumpEntry(DUMP_ENTRY, dump));
+    await ctx.writer.addEntry(dumpEntry(GLOBALS_ENTRY, globals.stored));
+    const totalRows = Object.values(tables).reduce((a, b) => a + b, 0);
+    ctx.logger.info(
+      `${target.name}: ${Object.keys(tables).length} tables, ${totalRows} rows, dump ${dump.size} bytes`,
+    );
+    return {
+      status: "complete",
+      sourceBytes: dump.size + globals.stored.size,
+      metadata: {
+        format: "custom",
+        database: inventory.database,
+        serverVersion: inventory.serverVersion,
+        serverVersionNum: inventory.serverVersionNum,
+        pgDumpVersion,
+        databaseBytes: inventory.databaseBytes,
+        encoding: inventory.encoding,
+        collate: inventory.collate,
+        ctype: inventory.ctype,
+        owner: inventory.owner,
+        extensions: inventory.extensions,
+        dumpBytes: dump.size,
+        roles: globals.roles,
+        rolePasswords: inventory.superuser,
+        tableCount: Object.keys(tables).length,
+        totalRows,
+        tables,
+      },
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Runs pg_dump on the exported snapshot while the same transaction counts rows; the
+ * transaction stays open until pg_dump is done. Any failure stops both.
+ */
+async function dumpWithCounts(
+  endpoint: PgEndpoint,
+  client: pg.Client,
+  snapshotId: string,
+  ctx: BackupContext,
+): Promise<{ dump: StoredData; tables: Record<string, number> }> {
+  const abort = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, abort.signal]) : abort.signal;
+  const argv = toolArgv(endpoint, "pg_dump", [
+    "--format=custom",
+    "--compress=0",
+    `--snapshot=${snapshotId}`,
+    "--no-password",
+    "-d",
+    endpoint.database,
+  ]);
+  const child = spawnStreaming(argv, toolOptions(endpoint, { signal }));
+  const settled = child.done.catch((err: unknown) => err as Error);
+  try {
+    const [dump, tables] = await Promise.all([
+      ctx.writer.storeStream(countProgress(child.stdout, ctx)),
+      countRows(client, signal),
+    ]);
+    const result = await settled;
+    if (result instanceof Error) throw result;
+    for (const line of result.stderrTail.split("\n").filter(Boolean)) {
+      if (isExpectedTimescaleNotice(line)) ctx.logger.debug(line);
+      else ctx.logger.warn(line);
+    }
+    if (result.exitCode !== 0 || result.signal || result.timedOut) {
+      throw new CommandFailedError(
+        "E_PG_DUMP_FAILED",
+        `pg_dump of ${endpoint.database} failed (${describeFailure(result)}); no snapshot was written`,
+        result,
+      );
+    }
+    return { dump, tables };
+  } catch (err) {
+    abort.abort();
+    const result = await settled;
+    // When pg_dump itself failed, its message says why better than a broken pipe does.
+    if (
+      !(err instanceof CommandFailedError) &&
+      !(result instanceof Error) &&
+      result.exitCode !== 0 &&
+      !abort.signal.aborted
+    ) {
+      throw new CommandFailedError("E_PG_DUMP_FAILED", `pg_dump failed (${describeFailure(result)})`, result);
+    }
+    throw err;
+  }
+}
+
+async function* countProgress(
+  source: AsyncIterable<Uint8Array>,
+  ctx: BackupContext,
+): AsyncGenerator<Uint8Array> {
+  for await (const buf of source) {
+    ctx.progress.add(buf.length, 0);
+    yield buf;
+  }
+}
+
+/** Roles and tablespaces (small): pg_dumpall --globals-only, without password hashes for a non-superuser. */
+async function dumpGlobals(
+  endpoint: PgEndpoint,
+  superuser: boolean,
+  ctx: BackupContext,
+): Promise<{ stored: StoredData; roles: string[] }> {
+  const args = ["--globals-only", "--no-password", "-l", endpoint.database];
+  if (!superuser) args.push("--no-role-passwords");
+  const result = await runCommand(
+    toolArgv(endpoint, "pg_dumpall", args),
+    toolOptions(endpoint, { signal: ctx.signal }),
+  );
+  if (result.exitCode !== 0 || result.signal || result.timedOut) {
+    throw new CommandFailedError(
+      "E_PG_DUMPALL_FAILED",
+      `pg_dumpall --globals-only failed (${describeFailure(result)}); no snapshot was written`,
+      result,
+    );
+  }
+  if (!superuser) {
+    ctx.logger.warn(
+      `${endpoint.user} is not a superuser: roles are saved without their passwords (set them again after restoring roles)`,
+    );
+  }
+  const stored = await ctx.writer.storeBuffer(Buffer.from(result.stdout, "utf8"));
+  return { stored, roles: parseGlobals(result.stdout).roles };
+}
+
+function dumpEntry(name: string, data: StoredData): FileEntry {
+  return {
+    type: "file",
+    path: name,
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    mtimeNs: `${BigInt(Date.now()) * 1_000_000n}`,
+    size: data.size,
+    chunks: data.chunks,
+    sha256: data.sha256,
+  };
+}

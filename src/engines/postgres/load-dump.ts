@@ -1,0 +1,253 @@
+import { createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { OperationError } from "../../errors.js";
+import { entryContent } from "../../repo/entry-content.js";
+import type { Repository } from "../../repo/repository.js";
+import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
+import type { Logger } from "../../util/logger.js";
+import { CommandFailedError, runCommand } from "../../util/subprocess.js";
+import { DUMP_ENTRY, GLOBALS_ENTRY } from "./backup.js";
+import {
+  connect,
+  quoteIdent,
+  toolArgv,
+  toolOptions,
+  withClient,
+  withDatabase,
+  type PgEndpoint,
+} from "./connection.js";
+import { parseGlobals, planRoles, type RolePlan } from "./globals.js";
+import { checkTimescaleAvailable, timescaleSteps, timescaleVersionOf } from "./timescale.js";
+
+/**
+ * A snapshot's dump made ready before anything on the server changes: the globals read,
+ * and the dump either spooled to a file (mode 0600, for `pg_restore -j`) or read through
+ * once to check every chunk — so damaged data stops a restore before it renames or
+ * creates anything. `dispose()` removes the spool.
+ */
+export interface PreparedDump {
+  globals: string;
+  dump: FileEntry;
+  /** The spooled dump, when pg_restore runs in parallel on this host. */
+  file?: string;
+  dispose(): Promise<void>;
+}
+
+/** Spools the dump (parallel restore on this host) or checks it (streamed restore). */
+export async function prepareDump(options: {
+  repo: Repository;
+  snapshot: SnapshotManifest;
+  spool: boolean;
+  tempDirectory?: string;
+  logger?: Logger;
+}): Promise<PreparedDump> {
+  const { repo, snapshot } = options;
+  const entries = await dumpEntries(repo, snapshot);
+  const globals = await readText(repo, entries.globals);
+  if (!options.spool) {
+    for await (const buf of entryContent(repo.chunks, entries.dump)) void buf;
+    return { globals, dump: entries.dump, dispose: () => Promise.resolve() };
+  }
+  const dir = await fs.mkdtemp(path.join(options.tempDirectory ?? os.tmpdir(), "prs-backup-pg-restore-"));
+  const dispose = (): Promise<void> => fs.rm(dir, { recursive: true, force: true });
+  try {
+    const file = path.join(dir, DUMP_ENTRY);
+    const started = Date.now();
+    await pipeline(
+      entryContent(repo.chunks, entries.dump),
+      createWriteStream(file, { flags: "wx", mode: 0o600 }),
+    );
+    options.logger?.info(
+      `spooled the ${entries.dump.size}-byte dump for pg_restore -j in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+    );
+    return { globals, dump: entries.dump, file, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+/** True when pg_restore can read a spooled file in parallel (not in a container, more than one job). */
+export function spoolsFor(endpoint: PgEndpoint, jobs: number): boolean {
+  return jobs > 1 && (endpoint.exec?.length ?? 0) === 0;
+}
+
+export interface LoadOptions {
+  /** The server, connected to a maintenance database (never the one being created). */
+  server: PgEndpoint;
+  /** The new database's name; it must not exist. */
+  database: string;
+  snapshot: SnapshotManifest;
+  repo: Repository;
+  prepared: PreparedDump;
+  jobs: number;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+export interface LoadResult {
+  roles: RolePlan;
+  notes: string[];
+  bytes: number;
+}
+
+/**
+ * Loads a prepared snapshot into a new database on a server: missing roles from the
+ * globals, the database (encoding, locale and owner as at backup time), TimescaleDB's
+ * restore mode around pg_restore when the dump uses it, and pg_restore itself — in
+ * parallel from the spooled copy, or streamed on stdin.
+ */
+export async function loadSnapshot(options: LoadOptions): Promise<LoadResult> {
+  const { server, database, snapshot, logger, prepared } = options;
+  const notes: string[] = [];
+  const timescale = timescaleVersionOf(snapshot.metadata);
+  const roles = await withClient(server, async (client) => {
+    if (timescale) await checkTimescaleAvailable(client, timescale, `${server.host}:${server.port}`);
+    const globals = parseGlobals(prepared.globals);
+    const existing = await client.query<{ rolname: string }>("SELECT rolname FROM pg_roles");
+    const plan = planRoles(globals, new Set(existing.rows.map((r) => r.rolname)));
+    if (plan.statements.length > 0) await createRoles(client, plan, server);
+    if (globals.tablespaces.length > 0) {
+      notes.push(`tablespaces in the backup are not created by a restore: ${globals.tablespaces.join(", ")}`);
+    }
+    await createDatabase(client, database, snapshot.metadata, notes);
+    return plan;
+  });
+  if (roles.create.length > 0) logger.info(`created roles: ${roles.create.join(", ")}`);
+  const target = withDatabase(server, database);
+  const steps = timescale ? timescaleSteps(timescale) : undefined;
+  if (steps) await runSql(target, steps.before);
+  const started = Date.now();
+  await restoreDump({ ...options, target });
+  logger.info(`pg_restore into ${database} took ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  if (steps) await runSql(target, steps.after);
+  return { roles, notes, bytes: prepared.dump.size };
+}
+
+async function createRoles(client: pg.Client, plan: RolePlan, server: PgEndpoint): Promise<void> {
+  await client.query("BEGIN");
+  try {
+    await client.query(plan.statements.join("\n"));
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw new OperationError(
+      "E_PG_ROLES_FAILED",
+      `creating roles ${plan.create.join(", ")} on ${server.host}:${server.port} failed: ${(err as Error).message} (does ${server.user} have CREATEROLE?)`,
+      { cause: err },
+    );
+  }
+}
+
+async function dumpEntries(
+  repo: Repository,
+  snapshot: SnapshotManifest,
+): Promise<{ dump: FileEntry; globals: FileEntry }> {
+  const found = new Map<string, FileEntry>();
+  for await (const entry of repo.snapshots.entries(snapshot))
+    if (entry.type === "file") found.set(entry.path, entry);
+  const dump = found.get(DUMP_ENTRY);
+  const globals = found.get(GLOBALS_ENTRY);
+  if (!dump || !globals) {
+    throw new OperationError(
+      "E_REPO_CORRUPT",
+      `snapshot ${snapshot.id} lacks ${!dump ? DUMP_ENTRY : GLOBALS_ENTRY}`,
+    );
+  }
+  return { dump, globals };
+}
+
+async function readText(repo: Repository, entry: FileEntry): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const buf of entryContent(repo.chunks, entry)) parts.push(buf as Buffer);
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/** CREATE DATABASE like the source: its encoding and locale (when this server has it) and owner. */
+async function createDatabase(
+  client: pg.Client,
+  database: string,
+  metadata: Record<string, unknown>,
+  notes: string[],
+): Promise<void> {
+  const owner = typeof metadata.owner === "string" ? metadata.owner : undefined;
+  const hasOwner =
+    owner !== undefined &&
+    (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [owner])).rowCount === 1;
+  const base = `CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0${hasOwner ? ` OWNER ${quoteIdent(owner)}` : ""}`;
+  const literal = (v: unknown): string => `'${String(v).replace(/'/g, "''")}'`;
+  const withLocale =
+    typeof metadata.encoding === "string"
+      ? `${base} ENCODING ${literal(metadata.encoding)} LC_COLLATE ${literal(metadata.collate)} LC_CTYPE ${literal(metadata.ctype)}`
+      : base;
+  try {
+    await client.query(withLocale);
+  } catch (err) {
+    if (
+      (err as { code?: string }).code !== "22023" &&
+      !/locale|collation|encoding/i.test((err as Error).message)
+    )
+      throw err;
+    await client.query(
+      typeof metadata.encoding === "string" ? `${base} ENCODING ${literal(metadata.encoding)}` : base,
+    );
+    notes.push(
+      `locale ${String(metadata.collate)} is not available here: ${database} uses the server's default locale`,
+    );
+  }
+}
+
+async function runSql(endpoint: PgEndpoint, statements: readonly string[]): Promise<void> {
+  await withClient(endpoint, async (client) => {
+    for (const sql of statements) await client.query(sql);
+  });
+}
+
+async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promise<void> {
+  const { target, prepared, repo } = options;
+  const base = ["--no-password", "-d", target.database];
+  const result = prepared.file
+    ? await runCommand(
+        toolArgv(target, "pg_restore", [...base, `--jobs=${options.jobs}`, prepared.file]),
+        toolOptions(target, { signal: options.signal }),
+      )
+    : await runCommand(
+        toolArgv(target, "pg_restore", base),
+        toolOptions(target, { input: entryContent(repo.chunks, prepared.dump), signal: options.signal }),
+      );
+  checkRestore(result, target);
+}
+
+function checkRestore(result: Awaited<ReturnType<typeof runCommand>>, target: PgEndpoint): void {
+  if (result.exitCode === 0 && !result.signal && !result.timedOut) return;
+  const lines = result.stderrTail.split("\n").filter(Boolean);
+  const firstError = lines.find((l) => /error:/i.test(l)) ?? lines.at(-1) ?? `exit ${result.exitCode}`;
+  throw new CommandFailedError(
+    "E_PG_RESTORE_FAILED",
+    `pg_restore into ${target.database} failed: ${firstError.replace(/^pg_restore: /, "")} (the partly restored database ${target.database} is left for inspection)`,
+    result,
+  );
+}
+
+/** Connects to a database that is not `avoid`: postgres, else template1. */
+export async function maintenanceEndpoint(server: PgEndpoint, avoid: string): Promise<PgEndpoint> {
+  for (const db of ["postgres", "template1"]) {
+    if (db === avoid) continue;
+    const candidate = withDatabase(server, db);
+    try {
+      const client = await connect(candidate);
+      await client.end().catch(() => undefined);
+      return candidate;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "E_PG_NO_DATABASE") throw err;
+    }
+  }
+  throw new OperationError(
+    "E_PG_CONNECT",
+    `cannot connect to database postgres or template1 on ${server.host}:${server.port}`,
+  );
+}

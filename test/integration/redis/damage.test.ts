@@ -1,0 +1,53 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
+import { fillSample } from "../../helpers/redis.js";
+import { prs, prsJson, redisWorkspace, type SnapshotSummary } from "./support.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+describe("a damaged redis snapshot", () => {
+  it("fails the drill and the restore, and never leaves a partial RDB behind", async () => {
+    const server = await ScratchRedis.start();
+    cleanups.push(() => server.close());
+    await fillSample(server.port, undefined, 100);
+    const ws = await redisWorkspace([`url: ${server.url}`, `dataDirectory: ${server.dir}`]);
+    cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
+    expect((await prs(ws, ["init"])).exitCode).toBe(0);
+    await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
+
+    // Damage the biggest chunk (RDB data, not the entry list).
+    const data = path.join(ws.repo, "data");
+    let biggest = { file: "", size: 0 };
+    for (const name of await fs.readdir(data, { recursive: true })) {
+      const file = path.join(data, name);
+      const st = await fs.stat(file);
+      if (st.isFile() && st.size > biggest.size) biggest = { file, size: st.size };
+    }
+    const body = await fs.readFile(biggest.file);
+    body[body.length >> 1] = body[body.length >> 1]! ^ 0xff;
+    await fs.chmod(biggest.file, 0o600);
+    await fs.writeFile(biggest.file, body);
+
+    const verify = await prs(ws, ["verify", "--deep", "--all", "--json"]);
+    expect(verify.exitCode).toBe(3);
+    const report = JSON.parse(verify.stdout) as {
+      ok: boolean;
+      drills: { ok: boolean; problems: string[] }[];
+    };
+    expect(report.ok).toBe(false);
+    expect(report.drills[0]!.ok).toBe(false);
+    expect(report.drills[0]!.problems.join(" ")).toMatch(/damaged/);
+
+    const out = path.join(ws.dir, "out.rdb");
+    const restore = await prs(ws, ["restore", "redis", "--to", out]);
+    expect(restore.exitCode).toBe(1);
+    expect(restore.stderr).toMatch(/^error: .*chunk [0-9a-f]{64} is damaged/m);
+    expect(await fs.readdir(ws.dir)).not.toContain("out.rdb");
+    expect((await fs.readdir(ws.dir)).filter((n) => n.includes("out.rdb"))).toEqual([]);
+  });
+});

@@ -11,6 +11,9 @@ export function registerInit(program: Command, runtime: () => CommandRuntime): v
       const rt = runtime();
       const { config } = await rt.loadConfig();
       const { repo, created } = await initRepository(config.repository);
+      // archive_command runs as the server's user: its WAL folder must be writable by it from the start.
+      const { prepareWalArchives } = await import("../engines/postgres-physical/wal-directory.js");
+      const walDirs = await prepareWalArchives(config);
       if (rt.options.json) {
         rt.printJson({
           location: repo.backend.location,

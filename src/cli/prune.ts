@@ -21,7 +21,7 @@ export function registerPrune(program: Command, runtime: () => CommandRuntime): 
       }
       const verb = report.dryRun ? "would delete" : "deleted";
       rt.print(
-        `${verb} ${report.deleted.length} snapshot(s), kept ${report.kept.length}; ${report.dryRun ? "would reclaim" : "reclaimed"} ${formatBytes(report.reclaimedBytes)} in ${report.chunksDeleted} chunk(s)`,
+        `${verb} ${report.deleted.length} snapshot(s), kept ${report.kept.length}; ${report.dryRun ? "would reclaim" : "reclaimed"} ${formatBytes(report.reclaimedBytes)} in ${report.chunksDeleted} chunk(s)${report.walFilesDeleted ? ` and ${report.walFilesDeleted} WAL file(s)` : ""}`,
       );
     });
 }

@@ -6,6 +6,9 @@ import type { CommandRuntime } from "./io.js";
 interface RestoreFlags {
   snapshot?: string;
   time?: string;
+  lsn?: string;
+  xid?: string;
+  name?: string;
   to?: string;
   database?: string;
   force?: boolean;
@@ -19,7 +22,10 @@ export function registerRestore(program: Command, runtime: () => CommandRuntime)
     .description("restore a target from a snapshot (the newest complete one by default)")
     .argument("<target>", "target name from the config")
     .option("--snapshot <id>", "snapshot id, unique prefix, or latest", "latest")
-    .option("--time <iso8601>", "point in time to recover to (postgres-physical)")
+    .option("--time <iso8601>", "point in time to recover to, with a time zone (postgres-physical)")
+    .option("--lsn <lsn>", "recover to this WAL position, e.g. 0/3000028 (postgres-physical)")
+    .option("--xid <xid>", "recover to the commit of this transaction (postgres-physical)")
+    .option("--name <restore-point>", "recover to a pg_create_restore_point() name (postgres-physical)")
     .option("--to <path>", "restore into this directory or file instead of in place")
     .option("--database <name>", "restore into this new database (postgres)")
     .option("--force", "allow in-place restores and non-empty destinations (live data is moved aside)")
@@ -32,6 +38,9 @@ export function registerRestore(program: Command, runtime: () => CommandRuntime)
         snapshot: flags.snapshot,
         to: flags.to,
         time: flags.time,
+        lsn: flags.lsn,
+        xid: flags.xid,
+        name: flags.name,
         database: flags.database,
         force: flags.force === true,
         dryRun: flags.dryRun === true,

@@ -40,7 +40,11 @@ export interface RestoreRequest {
   force: boolean;
   dryRun: boolean;
   database?: string;
+  /** Point-in-time targets (postgres-physical): at most one of time, lsn, xid, name. */
   time?: string;
+  lsn?: string;
+  xid?: string;
+  name?: string;
 }
 
 /** One step of a restore plan, printed by --dry-run and reported after a restore. */

@@ -6,6 +6,7 @@ import type { SnapshotManifest } from "../repo/snapshot.js";
 import { forEachLimit } from "../util/concurrency.js";
 import { lockTimeoutMs, type OpContext } from "./context.js";
 import { applyRetention } from "./retention.js";
+import type { WalRetentionPlan } from "../engines/postgres-physical/wal-retention.js";
 
 export interface PruneOptions {
   dryRun: boolean;
@@ -29,6 +30,8 @@ export interface PruneReport {
   /** Bytes of chunks deleted (with --dry-run: that would be deleted). */
   reclaimedBytes: number;
   chunksDeleted: number;
+  /** WAL files older than every kept base backup, deleted (postgres-physical targets). */
+  walFilesDeleted: number;
   plan: PrunePlanEntry[];
 }
 
@@ -103,12 +106,16 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
   });
   for (const size of sizes.values()) reclaimedBytes += size;
 
+  const walPlans = await planWal(ctx, kept);
+  for (const w of walPlans) reclaimedBytes += w.deletableBytes;
+
   const report: PruneReport = {
     dryRun: options.dryRun,
     deleted: doomed.map((s) => s.id),
     kept: kept.map((s) => s.id),
     reclaimedBytes,
     chunksDeleted: unreferenced.length,
+    walFilesDeleted: walPlans.reduce((n, w) => n + w.deletable.length, 0),
     plan,
   };
   if (options.dryRun) return report;
@@ -119,6 +126,7 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
   }
   await forEachLimit(unreferenced, 16, (id) => repo.backend.delete(chunkKey(id)));
   await repo.backend.flush();
+  await applyWal(ctx, walPlans);
   const temps = (await repo.backend.removeStaleTemps?.(STALE_TEMP_MS)) ?? 0;
   if (temps > 0) ctx.logger.info(`removed ${temps} temp file(s) left by interrupted runs`);
   await repo.history.removeOlderThan(new Date(Date.now() - HISTORY_DAYS * 86_400_000));
@@ -179,5 +187,35 @@ async function recordPrune(
     });
   } catch (err) {
     ctx.logger.warn(`could not record the prune in the history: ${toPrsBackupError(err).message}`);
+  }
+}
+
+/**
+ * WAL that no kept base backup needs: older than the start of the oldest kept one, per
+ * postgres-physical target (never `.history` files; nothing while no base backup is kept).
+ */
+async function planWal(ctx: OpContext, kept: SnapshotManifest[]): Promise<WalRetentionPlan[]> {
+  const repoPath = ctx.config.repository.path;
+  const physical = Object.values(ctx.config.targets).filter((t) => t.type === "postgres-physical");
+  if (repoPath === undefined || physical.length === 0) return [];
+  const { planWalRetention } = await import("../engines/postgres-physical/wal-retention.js");
+  return Promise.all(
+    physical.map((t) =>
+      planWalRetention(
+        repoPath,
+        t.name,
+        kept.filter((s) => s.target === t.name),
+      ),
+    ),
+  );
+}
+
+async function applyWal(ctx: OpContext, plans: WalRetentionPlan[]): Promise<void> {
+  const repoPath = ctx.config.repository.path;
+  if (repoPath === undefined || plans.every((p) => p.deletable.length === 0)) return;
+  const { applyWalRetention } = await import("../engines/postgres-physical/wal-retention.js");
+  for (const plan of plans) {
+    const n = await applyWalRetention(repoPath, plan);
+    if (n > 0) ctx.logger.info(`${plan.target}: deleted ${n} WAL file(s) older than every kept base backup`);
   }
 }

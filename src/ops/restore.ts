@@ -12,6 +12,10 @@ export interface RestoreOptions {
   snapshot?: string;
   to?: string;
   time?: string;
+  lsn?: string;
+  xid?: string;
+  /** A restore point created with pg_create_restore_point(). */
+  name?: string;
   database?: string;
   force: boolean;
   dryRun: boolean;
@@ -48,6 +52,9 @@ export async function runRestore(ctx: OpContext, options: RestoreOptions): Promi
         dryRun: options.dryRun,
         database: options.database,
         time: options.time,
+        lsn: options.lsn,
+        xid: options.xid,
+        name: options.name,
       },
       {
         repo,

@@ -8,6 +8,9 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { demoPitr } from "./demo-pitr.js";
+import { demoPostgres } from "./demo-postgres.js";
+import { demoRedis } from "./demo-redis.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const demo = path.join(root, ".demo");
@@ -122,6 +125,17 @@ async function main(): Promise<void> {
   ]);
   const differing =
     [...expected].filter(([p, h]) => actual.get(p) !== h).length + Math.abs(expected.size - actual.size);
+  const engineFailures = await runEngineDemos();
+  step("verify --deep, every target: restore drills into scratch servers");
+  const finalVerify = run(["verify", "--deep", "--json"]);
+  const finalReport = JSON.parse(finalVerify.out) as {
+    ok: boolean;
+    drills?: { target: string; ok: boolean; seconds: number }[];
+  };
+  for (const d of finalReport.drills ?? []) {
+    process.stdout.write(`${d.ok ? "✓" : "✗"} drill ${d.target} in ${d.seconds.toFixed(1)}s\n`);
+  }
+
   step("summary");
   const rows = [
     ["step", "seconds", "source", "stored"],
@@ -135,10 +149,40 @@ async function main(): Promise<void> {
       `${r[0]!.padEnd(14)}${r[1]!.padStart(8)}${r[2]!.padStart(12)}${r[3]!.padStart(12)}\n`,
     );
   process.stdout.write(`restored tree vs source: ${expected.size} entries, ${differing} differing\n`);
-  if (differing !== 0 || !report.ok) {
+  if (differing !== 0 || !report.ok || !finalReport.ok || engineFailures.length > 0) {
+    for (const f of engineFailures) process.stdout.write(`failed: ${f}\n`);
     process.stdout.write("DEMO FAILED\n");
     process.exitCode = 1;
   } else process.stdout.write(`demo ok — everything is in ${demo}\n`);
+}
+
+/** PostgreSQL (logical), Redis and point-in-time recovery, each against its own throwaway server. */
+async function runEngineDemos(): Promise<string[]> {
+  const failures: string[] = [];
+  const sections: [string, () => Promise<string[]>][] = [
+    [
+      "PostgreSQL: back up, change, restore into a new database, compare",
+      () => demoPostgres({ dir: demo, cli: run }),
+    ],
+    [
+      "Redis: back up, change keys, restore the RDB, load it, compare",
+      () => demoRedis({ dir: demo, cli: run }),
+    ],
+    [
+      "point-in-time recovery: base backup, WAL archive, restore to a time",
+      () => demoPitr({ dir: demo, cli: run }),
+    ],
+  ];
+  for (const [title, section] of sections) {
+    step(title);
+    try {
+      for (const line of await section()) process.stdout.write(`${line}\n`);
+    } catch (err) {
+      failures.push(`${title}: ${(err as Error).message}`);
+      process.stdout.write(`FAILED: ${(err as Error).message}\n`);
+    }
+  }
+  return failures;
 }
 
 await main();

@@ -4,27 +4,34 @@ import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchContextFromEnv } from "./bench-env.js";
 import { filesSection } from "./files.js";
+import { pitrBench } from "./pitr.js";
+import { postgresSection } from "./postgres.js";
+import { redisSection } from "./redis.js";
 import { medianOfRuns } from "./median-runs.js";
 import { renderReport } from "./report.js";
 import type { Section, SectionResult } from "./section.js";
 
-/** Every section, in the order they run when none is named. Add postgres and redis here. */
-const SECTIONS: readonly Section[] = [filesSection];
+/** Every section of the side-by-side table, in the order they run when none is named. */
+const SECTIONS: readonly Section[] = [filesSection, postgresSection, redisSection];
+/** PITR has figures of its own (WAL push latency, replay): its own table, after the main one. */
+const PITR = "pitr";
 
 /** Bad command-line arguments: exit code 2, as the CLI contract uses for bad usage. */
 class UsageError extends Error {}
 
 function selectSections(names: readonly string[]): Section[] {
   if (names.length === 0) return [...SECTIONS];
-  return names.map((name) => {
-    const section = SECTIONS.find((s) => s.name === name);
-    if (section === undefined) {
-      throw new UsageError(
-        `unknown benchmark section "${name}" (known: ${SECTIONS.map((s) => s.name).join(", ")})`,
-      );
-    }
-    return section;
-  });
+  return names
+    .filter((name) => name !== PITR)
+    .map((name) => {
+      const section = SECTIONS.find((s) => s.name === name);
+      if (section === undefined) {
+        throw new UsageError(
+          `unknown benchmark section "${name}" (known: ${[...SECTIONS.map((s) => s.name), PITR].join(", ")})`,
+        );
+      }
+      return section;
+    });
 }
 
 /** True when the kernel's DAMON is running (it may page out cold page cache behind our back). */
@@ -61,7 +68,11 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     results.push(medianOfRuns(runs));
   }
-  const report = renderReport(results, [machineLine()]);
+  let report = results.length > 0 ? renderReport(results, [machineLine()]) : `${machineLine()}\n`;
+  if (argv.length === 0 || argv.includes(PITR)) {
+    context.log("section pitr");
+    report += `\n${await pitrBench(context)}`;
+  }
   const resultsPath = join(context.benchDir, "results.md");
   await writeFile(resultsPath, report);
   process.stdout.write(report);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
-import { RepoCorruptError, UserError } from "../errors.js";
+import { RepoCorruptError, UsageError, UserError } from "../errors.js";
 import { ObjectNotFoundError, type Backend } from "./backend.js";
 import type { ChunkStore } from "./chunk-store.js";
 import type { Entry, SnapshotManifest } from "./snapshot.js";
@@ -99,10 +99,7 @@ export class SnapshotStore {
       return newest;
     }
     if (!/^[0-9a-f]{4,16}$/.test(ref)) {
-      throw new UserError(
-        "E_SNAPSHOT_NOT_FOUND",
-        `"${ref}" is not a snapshot id (4 to 16 hex digits, or "latest")`,
-      );
+      throw new UsageError(`"${ref}" is not a snapshot id (4 to 16 hex digits, or "latest")`);
     }
     const matches = (await this.ids()).filter((id) => id.startsWith(ref));
     if (matches.length === 0) throw new UserError("E_SNAPSHOT_NOT_FOUND", `no snapshot ${ref}`);

@@ -15,10 +15,13 @@ export const TEMP_PREFIX = ".tmp-";
 const tempNonce = randomBytes(4).toString("hex");
 let tempCounter = 0;
 
-/** A unique temporary name beside `target`, in the same directory so rename is atomic. */
+/**
+ * A unique temporary name beside `target`, in the same directory so rename is atomic.
+ * Short and independent of the target's name, which may already be 255 bytes long.
+ */
 export function tempPathFor(target: string): string {
   tempCounter += 1;
-  return path.join(path.dirname(target), `${TEMP_PREFIX}${path.basename(target)}.${tempNonce}${tempCounter}`);
+  return path.join(path.dirname(target), `${TEMP_PREFIX}${tempNonce}${process.pid}-${tempCounter}`);
 }
 
 /** fsync a directory so that a rename or create inside it survives a crash. */

@@ -12,6 +12,13 @@ import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "
 /** Files written at once: most are small, so their syscalls are what costs. */
 const WRITE_CONCURRENCY = 8;
 
+/** `candidate`, or `candidate-2`, `-3` …: a name that does not exist yet, so moving aside never replaces anything. */
+async function freeName(candidate: string): Promise<string> {
+  let name = candidate;
+  for (let n = 2; await pathExists(name); n++) name = `${candidate}-${n}`;
+  return name;
+}
+
 /** Where each snapshot root goes and what must be moved aside first. */
 interface RestorePlan {
   base: string;
@@ -42,7 +49,7 @@ export async function planFilesRestore(request: RestoreRequest, now: Date): Prom
   const planned = [];
   for (const source of roots) {
     const dest = path.join(base, source);
-    const aside = (await pathExists(dest)) ? `${dest}.before-restore-${stamp}` : undefined;
+    const aside = (await pathExists(dest)) ? await freeName(`${dest}.before-restore-${stamp}`) : undefined;
     planned.push({ source, dest, ...(aside ? { moveAsideTo: aside } : {}) });
   }
   return { base, roots: planned };
@@ -163,6 +170,8 @@ export async function writeFileEntry(
 
 /** atime and mtime as seconds (double precision keeps about a quarter microsecond). */
 function times(entry: Entry): [number, number] {
-  const seconds = Number(BigInt(entry.mtimeNs) / 1000n) / 1e6;
+  // utimes truncates to whole microseconds; half a microsecond keeps a value like
+  // x.123456 from landing on x.1234559999 and losing its last digit.
+  const seconds = (Number(BigInt(entry.mtimeNs) / 1000n) + 0.5) / 1e6;
   return [seconds, seconds];
 }

@@ -24,7 +24,11 @@ export interface WalkOptions {
 /** Matches absolute paths; a pattern without "/" matches the base name anywhere (like .gitignore). */
 function matcher(patterns: readonly string[] | undefined): ((p: string) => boolean) | undefined {
   if (!patterns || patterns.length === 0) return undefined;
-  return picomatch([...patterns], { dot: true, basename: true });
+  const byName = patterns.filter((p) => !p.includes("/"));
+  const byPath = patterns.filter((p) => p.includes("/"));
+  const nameMatch = byName.length > 0 ? picomatch(byName, { dot: true, basename: true }) : undefined;
+  const pathMatch = byPath.length > 0 ? picomatch(byPath, { dot: true }) : undefined;
+  return (p) => (nameMatch?.(p) ?? false) || (pathMatch?.(p) ?? false);
 }
 
 /**

@@ -14,6 +14,8 @@ have zstd || need+=(zstd)
 have rsync || need+=(rsync)
 have gzip || need+=(gzip)
 have sudo || have runuser || need+=(util-linux)
+# The status page is tested in a real headless browser (playwright-core drives Debian's chromium).
+have chromium || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { Daemon } from "../daemon/daemon.js";
 import { releaseAllLocks } from "../repo/lock.js";
 import type { CommandRuntime } from "./io.js";
 
@@ -14,6 +13,8 @@ export function registerDaemon(program: Command, runtime: () => CommandRuntime):
     .action(async (flags: { listen?: string }) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      // prom-client, croner and the HTTP server load only for this command.
+      const { Daemon } = await import("../daemon/daemon.js");
       const daemon = new Daemon({
         ctx: rt.opContext(config),
         ...(flags.listen ? { listen: flags.listen } : {}),

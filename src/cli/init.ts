@@ -20,11 +20,13 @@ export function registerInit(program: Command, runtime: () => CommandRuntime): v
           id: repo.header.id,
           created,
           formatVersion: repo.header.version,
+          walArchives: walDirs,
         });
       } else {
         rt.print(
           `${created ? "created" : "already initialized"}: repository ${repo.header.id} at ${repo.backend.location}`,
         );
+        for (const dir of walDirs) rt.print(`WAL archive ready for archive_command: ${dir}`);
       }
     });
 }

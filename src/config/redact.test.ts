@@ -42,3 +42,18 @@ describe("redactConfig", () => {
     });
   });
 });
+
+describe("redactUrlPath", () => {
+  it("hides the secret path of a webhook URL but keeps the host", () => {
+    const out = redactConfig({
+      daemon: {
+        webhook: { url: "https://hooks.slack.com/services/T0/B0/XYZ" },
+        pingUrl: "https://hc-ping.com/uuid-123",
+      },
+    });
+    expect(out).toEqual({
+      daemon: { webhook: { url: "https://hooks.slack.com/***" }, pingUrl: "https://hc-ping.com/***" },
+    });
+    expect(redactConfig({ url: "redis://:pw@h:6379" })).toEqual({ url: "redis://:***@h:6379" });
+  });
+});

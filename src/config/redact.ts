@@ -36,9 +36,22 @@ export function redactConfig(config: unknown): unknown {
   return redactValue(config, undefined);
 }
 
+// Notification URLs (webhooks, pings) carry their secret in the path or query.
+const SECRET_URL_KEY = /^(url|pingUrl)$/;
+
+/** Keeps scheme and host of a URL whose path is a secret: `https://hooks.slack.com/***`. */
+export function redactUrlPath(value: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)(.*)$/i.exec(value);
+  if (!m || m[2] === "" || m[2] === "/") return redactUrl(value);
+  return `${redactUrl(m[1]!)}/${REDACTED}`;
+}
+
 function redactValue(value: unknown, key: string | undefined): unknown {
   if (typeof value === "string") {
-    return key !== undefined && SECRET_KEY.test(key) ? REDACTED : redactUrl(value);
+    if (key !== undefined && SECRET_KEY.test(key)) return REDACTED;
+    if (key !== undefined && SECRET_URL_KEY.test(key) && !/^rediss?:/i.test(value))
+      return redactUrlPath(value);
+    return redactUrl(value);
   }
   if (Array.isArray(value)) return value.map((item) => redactValue(item, undefined));
   if (value !== null && typeof value === "object") {

@@ -27,15 +27,18 @@ export function logEvent(logger: Logger, event: DaemonEvent): void {
       });
     case "JobFailed": {
       const retry = event.retryInSeconds === undefined ? "" : `; retrying in ${event.retryInSeconds}s`;
-      return logger.error(`${event.job.name}: ${event.job.kind} failed: ${event.error.message}${retry}`, {
-        event: event.type,
-        job: event.job.name,
-        kind: event.job.kind,
-        attempt: event.attempt,
-        seconds: Number(event.seconds.toFixed(3)),
-        code: event.error.code,
-        retryable: event.error.retryable,
-      });
+      return logger.error(
+        `${event.job.name}: ${event.job.kind} job failed (attempt ${event.attempt}): ${event.error.message}${retry}`,
+        {
+          event: event.type,
+          job: event.job.name,
+          kind: event.job.kind,
+          attempt: event.attempt,
+          seconds: Number(event.seconds.toFixed(3)),
+          code: event.error.code,
+          retryable: event.error.retryable,
+        },
+      );
     }
     case "JobSkipped":
       return logger.warn(`${event.job.name}: ${event.job.kind} not started: ${event.reason}`, {

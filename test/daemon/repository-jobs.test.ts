@@ -60,7 +60,9 @@ describe("daemon catch-up of verify, drill and prune (in process)", () => {
     expect(health.status).toBe(200);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     for (const job of ["verify", "drill", "prune"]) {
-      expect(metrics).toMatch(new RegExp(`^prs_backup_last_success_timestamp_seconds\\{target="${job}"\\} \\d`, "m"));
+      expect(metrics).toMatch(
+        new RegExp(`^prs_backup_last_success_timestamp_seconds\\{target="${job}"\\} \\d`, "m"),
+      );
     }
     expect(metrics).toContain('prs_backup_schedule_expected_interval_seconds{target="drill"}');
   });

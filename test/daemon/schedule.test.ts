@@ -83,3 +83,31 @@ describe("schedule --crontab / --systemd", () => {
     );
   });
 });
+
+describe("daemon configuration", () => {
+  it("applies the defaults and names each bad field", () => {
+    expect(config.daemon).toMatchObject({
+      listen: "127.0.0.1:9377",
+      verifySchedule: "0 7 * * *",
+      drillSchedule: "0 8 1 * *",
+      pruneSchedule: "30 6 * * *",
+      heavyJobLimit: 1,
+      retry: { attempts: 3, initialDelaySeconds: 60, factor: 2, maxDelaySeconds: 1800 },
+      catchUp: true,
+      notifications: { webhooks: [], repeatHours: 24 },
+    });
+    const bad = JSON.stringify({
+      repository: { path: "/r" },
+      targets: { t: { type: "files", paths: ["/t"] } },
+      daemon: {
+        listen: "nope",
+        timeZone: "Mars/Base",
+        verifySchedule: "61 * * * *",
+        notifications: { webhooks: [{}] },
+      },
+    });
+    expect(() => parseConfig(bad, { file: "/c.yaml" })).toThrow(
+      /daemon\.timeZone: unknown time zone "Mars\/Base"[\s\S]*daemon\.listen: must be HOST:PORT[\s\S]*daemon\.verifySchedule: invalid cron expression "61 \* \* \* \*"[\s\S]*daemon\.notifications\.webhooks\[0\]: set exactly one of url or urlEnv/,
+    );
+  });
+});

@@ -1,11 +1,10 @@
+import type { TargetConfig } from "../../config/index.js";
 import { toPrsBackupError } from "../../errors.js";
 import type { OpContext } from "../context.js";
 import { collectStatus } from "../status.js";
 import { fail, type Check } from "./check.js";
 import { checkClock } from "./clock.js";
 import { checkFilesTarget } from "./files.js";
-import { checkPostgresTarget } from "./postgres.js";
-import { checkRedisTarget } from "./redis.js";
 import { checkBackupAges, checkFreeSpace, checkRepositoryFiles } from "./repository.js";
 
 export type { Check } from "./check.js";
@@ -26,18 +25,7 @@ export async function runDoctor(ctx: OpContext, options: { configFile: string })
   for (const target of Object.values(ctx.config.targets)) {
     if (target.enabled === false) continue;
     try {
-      switch (target.type) {
-        case "files":
-          checks.push(...(await checkFilesTarget(target)));
-          break;
-        case "postgres":
-        case "postgres-physical":
-          checks.push(...(await checkPostgresTarget(target, ctx.env, options.configFile)));
-          break;
-        case "redis":
-          checks.push(...(await checkRedisTarget(target, ctx.env)));
-          break;
-      }
+      checks.push(...(await checkTarget(target, ctx.env, options.configFile)));
     } catch (err) {
       checks.push(
         fail(target.name, "check", `doctor could not check this target: ${toPrsBackupError(err).message}`, [
@@ -60,4 +48,21 @@ export async function runDoctor(ctx: OpContext, options: { configFile: string })
     );
   }
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** The checks of one target's type; pg and ioredis load only when a target needs them. */
+async function checkTarget(
+  target: TargetConfig,
+  env: NodeJS.ProcessEnv,
+  configFile: string,
+): Promise<Check[]> {
+  switch (target.type) {
+    case "files":
+      return checkFilesTarget(target);
+    case "postgres":
+    case "postgres-physical":
+      return (await import("./postgres.js")).checkPostgresTarget(target, env, configFile);
+    case "redis":
+      return (await import("./redis.js")).checkRedisTarget(target, env);
+  }
 }

@@ -309,9 +309,11 @@ describe("wal push killed with SIGKILL mid-write", () => {
         TARGET,
         big,
       ]);
+      // Listen before sleeping: a push that finishes within the delay must not be waited for forever.
+      const exited = new Promise((r) => child.once("exit", r));
       await sleep(delay);
       child.kill("SIGKILL");
-      await new Promise((r) => child.once("exit", r));
+      await exited;
       const exists = await fs.stat(file).then(
         () => true,
         () => false,

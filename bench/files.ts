@@ -1,7 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Dataset, prepareDataset } from "./dataset.js";
-import { diskUsage, measure, syncDisks, type Measurement } from "./measure.js";
+import { diskUsage, measure, step } from "./measure.js";
 import { mutate, type MutationResult } from "./mutate.js";
 import { PrsCli } from "./prs-cli.js";
 import type { BenchContext, Section, SectionResult, StepResult } from "./section.js";
@@ -27,23 +27,6 @@ function layout(context: BenchContext) {
 /** Snapshot folder names as the runbook makes them (`date +%Y%m%d`), distinct within a run. */
 function snapshotName(n: number): string {
   return `${new Date().toISOString().slice(0, 10).replaceAll("-", "")}-${n}`;
-}
-
-/**
- * Runs a measured step between two `sync`s, logging it. The second `sync` is timed: it is the
- * writeback the step left behind (rsync does not fsync; ours does, inside its own time).
- */
-async function step<T extends Measurement>(
-  context: BenchContext,
-  label: string,
-  run: () => Promise<T>,
-): Promise<T & { flushSeconds: number }> {
-  await syncDisks();
-  context.log(`${label} …`);
-  const result = await run();
-  const flushSeconds = await syncDisks();
-  context.log(`${label}: ${result.wallSeconds.toFixed(1)} s, then sync ${flushSeconds.toFixed(1)} s`);
-  return { ...result, flushSeconds };
 }
 
 async function verifyRestores(paths: ReturnType<typeof layout>, mutation: MutationResult): Promise<string[]> {

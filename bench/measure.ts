@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from "node:fs";
+import type { BenchContext } from "./section.js";
 import { performance } from "node:perf_hooks";
 import { ExecaError, execa } from "execa";
 
@@ -102,4 +103,21 @@ export async function diskUsage(...paths: string[]): Promise<number> {
   const { stdout } = await execa("du", ["-sbc", ...paths]);
   const total = stdout.trim().split("\n").at(-1) ?? "";
   return Number(total.split("\t")[0]);
+}
+
+/**
+ * Runs a measured step between two `sync`s, logging it. The second `sync` is timed: it is the
+ * writeback the step left behind (rsync does not fsync; ours does, inside its own time).
+ */
+export async function step<T extends Measurement>(
+  context: BenchContext,
+  label: string,
+  run: () => Promise<T>,
+): Promise<T & { flushSeconds: number }> {
+  await syncDisks();
+  context.log(`${label} …`);
+  const result = await run();
+  const flushSeconds = await syncDisks();
+  context.log(`${label}: ${result.wallSeconds.toFixed(1)} s, then sync ${flushSeconds.toFixed(1)} s`);
+  return { ...result, flushSeconds };
 }

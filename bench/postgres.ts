@@ -7,7 +7,7 @@
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ScratchCluster } from "../src/engines/postgres/scratch-cluster.js";
-import { diskUsage, measure, syncDisks, type Measurement } from "./measure.js";
+import { diskUsage, measure, step } from "./measure.js";
 import { PrsCli } from "./prs-cli.js";
 import type { BenchContext, Section, SectionResult, StepResult } from "./section.js";
 
@@ -26,19 +26,6 @@ SELECT g, 'Requisition ' || g || ' for vendor ' || (g % 977),
        jsonb_build_object('vendor', g % 977, 'status', (ARRAY['open','approved','paid','rejected'])[1 + g % 4],
                           'lines', jsonb_build_array(g % 7, g % 11, g % 13), 'note', md5(g::text))
   FROM generate_series(1, ${rows}) g;`;
-}
-
-async function step<T extends Measurement>(
-  context: BenchContext,
-  label: string,
-  run: () => Promise<T>,
-): Promise<T & { flushSeconds: number }> {
-  await syncDisks();
-  context.log(`${label} …`);
-  const result = await run();
-  const flushSeconds = await syncDisks();
-  context.log(`${label}: ${result.wallSeconds.toFixed(1)} s, then sync ${flushSeconds.toFixed(1)} s`);
-  return { ...result, flushSeconds };
 }
 
 /** Row counts of the benchmark's tables in one database, for checking both restores. */

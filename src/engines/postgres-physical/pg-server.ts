@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
+import { queryOnce } from "../postgres/query-once.js";
 import { OperationError } from "../../errors.js";
 import { runCommand } from "../../util/subprocess.js";
 
@@ -126,13 +127,7 @@ export class PgServer {
     params: unknown[] = [],
     database = "postgres",
   ): Promise<R[]> {
-    const client = new pg.Client(this.connection(database));
-    await client.connect();
-    try {
-      return (await client.query<R>(sql, params)).rows;
-    } finally {
-      await client.end();
-    }
+    return queryOnce<R>(this.connection(database), sql, params);
   }
 
   /** Stops the server and removes its folder. */

@@ -4,6 +4,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { queryOnce } from "./query-once.js";
 import { OperationError } from "../../errors.js";
 import { runChecked, runCommand, type RunOptions } from "../../util/subprocess.js";
 
@@ -135,13 +136,7 @@ export class ScratchCluster {
     params: unknown[] = [],
     database = "postgres",
   ): Promise<R[]> {
-    const client = new pg.Client(this.connection(database));
-    await client.connect();
-    try {
-      return (await client.query<R>(sql, params)).rows;
-    } finally {
-      await client.end();
-    }
+    return queryOnce<R>(this.connection(database), sql, params);
   }
 
   /** Runs a server-side program (pgbench …) as the cluster's owner. */

@@ -122,11 +122,21 @@ export class ChunkStore {
       }
       throw err;
     }
-    return this.decode(id, body);
+    const data = this.#decodeBody(id, body);
+    // Hashed on the thread pool: a restore hashes every byte it writes, and this thread
+    // has decompression and writing to do meanwhile.
+    if ((await sha256Hex(data)) !== id) throw damaged(id);
+    return data;
   }
 
-  /** Decodes a stored body and verifies it against `id`. */
+  /** Decodes a stored body and verifies it against `id` (synchronously). */
   decode(id: string, body: Buffer): Buffer {
+    const data = this.#decodeBody(id, body);
+    if (chunkId(data) !== id) throw damaged(id);
+    return data;
+  }
+
+  #decodeBody(id: string, body: Buffer): Buffer {
     let data: Buffer;
     try {
       if (body[0] === Encoding.Raw) data = body.subarray(1);
@@ -135,8 +145,6 @@ export class ChunkStore {
     } catch (err) {
       throw new RepoCorruptError(`chunk ${id} is damaged: ${(err as Error).message}`, { cause: err });
     }
-    if (chunkId(data) !== id)
-      throw new RepoCorruptError(`chunk ${id} is damaged: its content does not match its hash`);
     return data;
   }
 
@@ -144,4 +152,8 @@ export class ChunkStore {
   async storedSize(id: string): Promise<number | undefined> {
     return (await this.#backend.stat(chunkKey(id)))?.size;
   }
+}
+
+function damaged(id: string): RepoCorruptError {
+  return new RepoCorruptError(`chunk ${id} is damaged: its content does not match its hash`);
 }

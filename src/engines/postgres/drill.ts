@@ -73,6 +73,8 @@ export function compareCounts(expected: Record<string, number>, actual: Record<s
   return problems;
 }
 
+const BUILT_IN_DATABASES = new Set(["postgres", "template0", "template1"]);
+
 interface Scratch {
   server: PgEndpoint;
   database: string;
@@ -86,7 +88,9 @@ async function openScratch(
   ctx: EngineContext,
 ): Promise<Scratch> {
   const recorded = snapshot.metadata.database;
-  const database = typeof recorded === "string" ? recorded : target.connection.database;
+  const original = typeof recorded === "string" ? recorded : target.connection.database;
+  // A fresh cluster already has these; the copy gets another name (row counts do not depend on it).
+  const database = BUILT_IN_DATABASES.has(original) ? `${original}_drill` : original;
   if (!(await hasServerPrograms())) {
     throw new OperationError(
       "E_PG_SERVER_MISSING",

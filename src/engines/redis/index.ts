@@ -6,6 +6,7 @@ import { resolveEndpoint } from "./connection.js";
 import { drillRedis } from "./drill.js";
 import { restoreRedis } from "./restore.js";
 import type { RedisTarget } from "./target.js";
+import { verifyRedisSnapshot } from "./verify.js";
 
 /** A Redis server, backed up as its RDB snapshot (BGSAVE, or redis-cli --rdb). */
 export const redisEngine: Engine<RedisTarget> = {
@@ -24,6 +25,7 @@ export const redisEngine: Engine<RedisTarget> = {
 
   backup: (target, ctx) => backupRedis(target, ctx),
   restore: (target, request, ctx) => restoreRedis(target, request, ctx),
+  verifySnapshot: (target, snapshot, ctx) => verifyRedisSnapshot(target, snapshot, ctx),
   drill: (target, snapshot, ctx) => drillRedis(target, snapshot, ctx),
 };
 

@@ -291,7 +291,7 @@ describe("postgres target: tools", () => {
     expect(dbs.length).toBe(1); // the one the earlier in-place test kept, no new one
   });
 
-  it("a full repository disk leaves no snapshot and one clear line", async (test) => {
+  it("a full repository disk leaves no snapshot and one clear line", async (ctx) => {
     const w = await pgWorkspace({ port: source.port, database: "prs_test" }, env);
     cleanups.push(() => fs.rm(w.dir, { recursive: true, force: true }));
     const repo = path.join(w.dir, "repo");
@@ -300,7 +300,7 @@ describe("postgres target: tools", () => {
     const mounted = await execa("mount", ["-t", "tmpfs", "-o", "size=400k,mode=0700", "tmpfs", repo], {
       reject: false,
     });
-    if (mounted.exitCode !== 0) test.skip("cannot mount a small tmpfs here (needs root)");
+    if (mounted.exitCode !== 0) ctx.skip("cannot mount a small tmpfs here (needs root)");
     cleanups.push(() => execa("umount", [repo], { reject: false }));
     expect((await w.run(["init"])).exitCode).toBe(0);
     const r = await w.run(["backup", "database"]);

@@ -148,10 +148,6 @@ export class ChunkStore {
     return data;
   }
 
-  /** Stored size of a chunk, or undefined when it is missing. */
-  async storedSize(id: string): Promise<number | undefined> {
-    return (await this.#backend.stat(chunkKey(id)))?.size;
-  }
 }
 
 function damaged(id: string): RepoCorruptError {

@@ -147,7 +147,6 @@ export class ChunkStore {
     }
     return data;
   }
-
 }
 
 function damaged(id: string): RepoCorruptError {

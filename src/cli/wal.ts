@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import type { Config } from "../config/index.js";
-import { NotSupportedError, PrsBackupError, UsageError, toPrsBackupError, type ExitCode } from "../errors.js";
+import { PrsBackupError, UsageError, toPrsBackupError, type ExitCode } from "../errors.js";
 import { WalArchive } from "../engines/postgres-physical/wal-archive.js";
+import { walArchiveFor } from "../engines/postgres-physical/wal-target.js";
 import {
   FETCH_FATAL_EXIT,
   walFetch,
@@ -86,31 +86,5 @@ async function openArchive(rt: CommandRuntime, flags: WalFlags): Promise<WalArch
     return new WalArchive(flags.repository, flags.target);
   }
   const { config } = await rt.loadConfig();
-  const target = pickTarget(config, flags.target);
-  if (config.repository.path === undefined) {
-    throw new NotSupportedError("repository.s3: the WAL archive needs a local repository (repository.path)");
-  }
-  return new WalArchive(config.repository.path, target);
-}
-
-function pickTarget(config: Config, name: string | undefined): string {
-  const physical = Object.values(config.targets).filter((t) => t.type === "postgres-physical");
-  if (name !== undefined) {
-    const t = config.targets[name];
-    if (!t)
-      throw new UsageError(
-        `unknown target "${name}": configured targets are ${Object.keys(config.targets).join(", ")}`,
-      );
-    if (t.type !== "postgres-physical")
-      throw new UsageError(`target "${name}" is of type ${t.type}, not postgres-physical`);
-    return name;
-  }
-  if (physical.length !== 1) {
-    throw new UsageError(
-      physical.length === 0
-        ? "no postgres-physical target in the config"
-        : `several postgres-physical targets (${physical.map((t) => t.name).join(", ")}): pass --target NAME`,
-    );
-  }
-  return physical[0]!.name;
+  return walArchiveFor(config, flags.target);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { LockedError } from "../errors.js";
 import type { Logger } from "../util/logger.js";
 import type { Backend } from "./backend.js";
@@ -175,8 +176,4 @@ export async function readLocks(backend: Backend): Promise<LockInfo[]> {
 
 function lockKey(id: string): string {
   return `locks/${id}.json`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

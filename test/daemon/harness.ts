@@ -5,15 +5,9 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { CLI } from "../helpers/cli.js";
+import { freePort } from "../../src/util/free-port.js";
 
-/** A TCP port nothing listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
 export async function waitFor<T>(

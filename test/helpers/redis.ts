@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { freePort } from "../../src/util/free-port.js";
 
 /** A client for a test server (password optional). */
 export function client(port: number, options: { password?: string; db?: number } = {}): Redis {
@@ -89,17 +89,6 @@ function parseInfoKeyspace(text: string): Record<string, string> {
       .filter((l) => /^db\d+:/.test(l))
       .map((l) => l.split(":") as [string, string]),
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import pg from "pg";
 import { queryOnce } from "../postgres/query-once.js";
 import { OperationError } from "../../errors.js";
 import { runCommand } from "../../util/subprocess.js";
+export { freePort } from "../../util/free-port.js";
+import { freePort } from "../../util/free-port.js";
 
 /** Where Debian puts the PostgreSQL 15 server programs. */
 export const DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -16,18 +17,6 @@ export function serverUser(): { uid: number; gid: number } | undefined {
   const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
   const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
   return { uid, gid };
-}
-
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 /**

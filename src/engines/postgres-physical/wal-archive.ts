@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fsyncDir } from "../../util/fs.js";
+import { fsyncDir, writeFileAtomic } from "../../util/fs.js";
 import {
   decodeWalObject,
   encodeWalObject,
@@ -15,7 +14,6 @@ import { isArchivableName, isHistoryName, isSegmentName } from "./wal-names.js";
 
 /** Name of the file recording the system identifier of the cluster this archive belongs to. */
 export const SYSTEM_ID_FILE = "system-identifier";
-const TEMP_PREFIX = ".tmp-";
 
 /** Why a push or fetch failed, so the CLI can pick PostgreSQL's exit status. */
 export type WalFailureKind = "not-found" | "conflict" | "system-mismatch" | "bad-name" | "io" | "damaged";
@@ -117,21 +115,9 @@ export class WalArchive {
     } catch (err) {
       throw new WalArchiveError("damaged", `${file} is damaged: ${(err as Error).message}`, { cause: err });
     }
-    const temp = path.join(
-      path.dirname(dest),
-      `${TEMP_PREFIX}${path.basename(dest)}.${randomBytes(4).toString("hex")}`,
-    );
     try {
-      const handle = await fs.open(temp, "wx", 0o600);
-      try {
-        await handle.writeFile(plain);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(temp, dest);
+      await writeFileAtomic(dest, plain, { mode: 0o600 });
     } catch (err) {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
       const code = (err as NodeJS.ErrnoException).code;
       throw new WalArchiveError("io", `cannot write ${dest}: ${code ?? (err as Error).message}`, {
         cause: err,
@@ -191,35 +177,16 @@ export class WalArchive {
 
   /** Writes a new object: temp → fsync → link (fails if the name exists) → fsync directory. */
   async #writeNew(file: string, data: Buffer | string): Promise<void> {
-    const temp = path.join(
-      this.dir,
-      `${TEMP_PREFIX}${path.basename(file)}.${randomBytes(4).toString("hex")}`,
-    );
     try {
-      const handle = await fs.open(temp, "wx", 0o600);
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      try {
-        await fs.link(temp, file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-          throw new WalArchiveError(
-            "conflict",
-            `${path.basename(file)} appeared in the archive while it was being pushed`,
-          );
-        }
-        throw err;
-      }
-      await fs.unlink(temp);
-      await fsyncDir(this.dir);
+      await writeFileAtomic(file, data, { mode: 0o600, exclusive: true });
     } catch (err) {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
-      if (err instanceof WalArchiveError) throw err;
       const e = err as NodeJS.ErrnoException;
+      if (e.code === "EEXIST") {
+        throw new WalArchiveError(
+          "conflict",
+          `${path.basename(file)} appeared in the archive while it was being pushed`,
+        );
+      }
       const hint = e.code === "EACCES" || e.code === "ENOENT" ? accessHint(this.dir) : "";
       throw new WalArchiveError("io", `cannot write to ${this.dir}: ${e.code ?? e.message}${hint}`, {
         cause: err,

@@ -65,19 +65,9 @@ async function openArchive(values: {
     return new WalArchive(values.repository, values.target);
   }
   const { loadConfig } = await import("../../config/load.js");
+  const { walArchiveFor } = await import("./wal-target.js");
   const { config } = await loadConfig({ configPath: values.config, env: process.env, cwd: process.cwd() });
-  const physical = Object.values(config.targets).filter((t) => t.type === "postgres-physical");
-  const name = values.target ?? (physical.length === 1 ? physical[0]!.name : undefined);
-  if (name === undefined || config.targets[name]?.type !== "postgres-physical") {
-    throw new Error(
-      values.target
-        ? `"${values.target}" is not a postgres-physical target`
-        : "name the postgres-physical target with --target",
-    );
-  }
-  if (config.repository.path === undefined)
-    throw new Error("the WAL archive needs a local repository (repository.path)");
-  return new WalArchive(config.repository.path, name);
+  return walArchiveFor(config, values.target);
 }
 
 process.exitCode = await main(process.argv.slice(2));

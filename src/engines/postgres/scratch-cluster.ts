@@ -1,12 +1,12 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { queryOnce } from "./query-once.js";
 import { OperationError } from "../../errors.js";
 import { runChecked, runCommand, type RunOptions } from "../../util/subprocess.js";
+import { freePort } from "../../util/free-port.js";
 
 /** Where Debian puts the PostgreSQL 15 server programs. */
 export const DEFAULT_SERVER_BIN = "/usr/lib/postgresql/15/bin";
@@ -197,16 +197,4 @@ async function traversableBy(dir: string, who: { uid: number; gid: number }): Pr
     if (!ok) return false;
     if (d === path.dirname(d)) return true;
   }
-}
-
-/** A free TCP port on 127.0.0.1 (the OS picks it). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }

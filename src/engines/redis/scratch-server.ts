@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { OperationError } from "../../errors.js";
 import { toolPath } from "./rdb-check.js";
+import { freePort } from "../../util/free-port.js";
 
 const START_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 5000;
@@ -86,18 +86,6 @@ export class ScratchRedis {
     await stopChild(this.#child);
     await fs.rm(this.dir, { recursive: true, force: true });
   }
-}
-
-/** A port nobody listens on right now (the kernel's pick). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function startOn(dir: string, port: number, options: ScratchRedisOptions): Promise<ChildProcess> {

@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
 import { fillSample } from "../../helpers/redis.js";
 import { prs, prsJson, redisWorkspace, type SnapshotSummary } from "./support.js";
+import { freePort } from "../../../src/util/free-port.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -72,15 +72,6 @@ async function certificates(dir: string): Promise<void> {
     ],
     dir,
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe("rediss:// (TLS)", () => {

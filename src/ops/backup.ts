@@ -86,6 +86,9 @@ async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConf
   });
   try {
     const parent = (await repo.snapshots.list(target.name))[0];
+    if (await repo.upgradeFormat()) {
+      ctx.logger.info(`repository upgraded to format ${repo.header.version} (packs of small chunks)`);
+    }
     await repo.chunks.loadIndex();
     const writer = new SnapshotWriter(repo, {
       target: target.name,

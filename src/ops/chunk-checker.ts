@@ -1,6 +1,7 @@
 import { toPrsBackupError } from "../errors.js";
 import type { ObjectInfo } from "../repo/backend.js";
 import type { Repository } from "../repo/repository.js";
+import { packKey } from "../repo/pack-format.js";
 import { noProgress, type Progress } from "../util/progress.js";
 
 /** How thoroughly chunks are read back. */
@@ -49,6 +50,18 @@ export class ChunkChecker {
   async prepare(): Promise<void> {
     for await (const obj of this.#repo.backend.list("data/")) {
       this.#listing.set(obj.key.slice(obj.key.lastIndexOf("/") + 1), obj);
+    }
+    // A packed chunk counts as present when its pack and index are; it is remembered by
+    // its own size and its pack's modification time.
+    const catalog = await this.#repo.chunks.packs();
+    for (const [id, location] of catalog.chunks) {
+      if (this.#listing.has(id)) continue;
+      const pack = catalog.packs.get(location.frame.pack)!;
+      this.#listing.set(id, {
+        key: packKey(pack.id),
+        size: location.size,
+        ...(pack.modifiedMs !== undefined ? { modifiedMs: pack.modifiedMs } : {}),
+      });
     }
     try {
       const raw = JSON.parse((await this.#repo.backend.get(MEMO_KEY)).toString("utf8")) as Record<

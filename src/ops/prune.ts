@@ -6,6 +6,7 @@ import type { SnapshotManifest } from "../repo/snapshot.js";
 import { forEachLimit } from "../util/concurrency.js";
 import { lockTimeoutMs, type OpContext } from "./context.js";
 import { applyRetention } from "./retention.js";
+import { applyPackPrune, planPackPrune } from "./prune-packs.js";
 import type { WalRetentionPlan } from "../engines/postgres-physical/wal-retention.js";
 
 export interface PruneOptions {
@@ -105,6 +106,15 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
     sizes.set(id, size);
   });
   for (const size of sizes.values()) reclaimedBytes += size;
+  const packCatalog = await repo.chunks.packs();
+  if (packCatalog.unreadable.length > 0) {
+    const first = packCatalog.unreadable[0]!;
+    throw new RepoCorruptError(
+      `cannot prune: ${first.message}${packCatalog.unreadable.length > 1 ? ` (and ${packCatalog.unreadable.length - 1} more)` : ""}; run \`prs-backup verify\``,
+    );
+  }
+  const packPlan = planPackPrune(packCatalog, referenced);
+  reclaimedBytes += packPlan.reclaimableBytes;
 
   const walPlans = await planWal(ctx, kept);
   for (const w of walPlans) reclaimedBytes += w.deletableBytes;
@@ -114,7 +124,7 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
     deleted: doomed.map((s) => s.id),
     kept: kept.map((s) => s.id),
     reclaimedBytes,
-    chunksDeleted: unreferenced.length,
+    chunksDeleted: unreferenced.length + packPlan.deadChunks,
     walFilesDeleted: walPlans.reduce((n, w) => n + w.deletable.length, 0),
     plan,
   };
@@ -126,6 +136,8 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
   }
   await forEachLimit(unreferenced, 16, (id) => repo.backend.delete(chunkKey(id)));
   await repo.backend.flush();
+  const packsFreed = await applyPackPrune(repo, packPlan, referenced, ctx.logger);
+  report.reclaimedBytes += packsFreed - packPlan.reclaimableBytes;
   await applyWal(ctx, walPlans);
   const temps = (await repo.backend.removeStaleTemps?.(STALE_TEMP_MS)) ?? 0;
   if (temps > 0) ctx.logger.info(`removed ${temps} temp file(s) left by interrupted runs`);

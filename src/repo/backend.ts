@@ -42,6 +42,8 @@ export interface Backend {
   put(key: string, data: ObjectData, options?: PutOptions): Promise<boolean>;
   /** Reads a whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Buffer>;
+  /** Reads `length` bytes at `offset` of an object (a frame of a pack); throws NotFoundError when absent. */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Streams an object; throws NotFoundError when absent. */
   getStream(key: string): Promise<Readable>;
   /** Size of the object, or undefined when absent. */

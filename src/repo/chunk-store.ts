@@ -2,6 +2,8 @@ import { createHash, webcrypto } from "node:crypto";
 import { Compressor, Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
+import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
+import { packKey, type FrameEncoding } from "./pack-format.js";
 
 /** First byte of every stored chunk: how the rest is encoded. */
 const enum Encoding {
@@ -15,6 +17,10 @@ const ZSTD_TAG = Buffer.of(Encoding.Zstd);
 /** Sample size and the ratio above which a chunk is stored without trying zstd on all of it. */
 const SAMPLE_BYTES = 16 * 1024;
 const INCOMPRESSIBLE_RATIO = 0.97;
+/** Below this size a chunk is hashed on this thread: handing it to the thread pool costs more. */
+const SYNC_HASH_MAX = 64 * 1024;
+/** Decoded frames kept for the next chunk of the same frame (restores and verify read in order). */
+const FRAME_CACHE_SIZE = 16;
 
 /** Repository key of a chunk: fan out over 256 folders by the first byte of its hash. */
 export function chunkKey(id: string): string {
@@ -31,6 +37,7 @@ export function chunkId(data: Uint8Array): string {
  * core while this thread chunks and compresses the next data.
  */
 export async function sha256Hex(data: Uint8Array): Promise<string> {
+  if (data.length <= SYNC_HASH_MAX) return chunkId(data);
   return Buffer.from(await webcrypto.subtle.digest("SHA-256", data)).toString("hex");
 }
 
@@ -50,14 +57,21 @@ export class ChunkStore {
   readonly #compressor = new Compressor();
   readonly #decompressor = new Decompressor();
   #known: Set<string> | undefined;
+  #catalog: Promise<PackCatalog> | undefined;
+  #loadedCatalog: PackCatalog | undefined;
+  readonly #frames = new Map<string, Promise<Buffer>>();
 
   constructor(backend: Backend, options: { compressionLevel?: number } = {}) {
     this.#backend = backend;
     this.#compressor.setParameters({ compressionLevel: options.compressionLevel ?? 3 });
   }
 
-  /** Lists stored chunk ids once, so dedup checks do not hit the backend per chunk. */
+  /**
+   * Lists stored chunk ids once (chunk objects and every pack index), so dedup checks do
+   * not hit the backend per chunk. Returns the ids of chunk objects.
+   */
   async loadIndex(): Promise<Set<string>> {
+    await this.packs();
     if (this.#known) return this.#known;
     const known = new Set<string>();
     for await (const key of this.#backend.listKeys("data/")) {
@@ -68,10 +82,21 @@ export class ChunkStore {
     return known;
   }
 
+  /** The catalog of packs, loaded on first use (a restore needs it, not the chunk-object listing). */
+  packs(): Promise<PackCatalog> {
+    this.#catalog ??= PackCatalog.load(this.#backend).then((catalog) => (this.#loadedCatalog = catalog));
+    return this.#catalog;
+  }
+
   /** True when the chunk is stored. Call loadIndex first: without the index nothing could be reused. */
   has(id: string): boolean {
     if (!this.#known) throw new Error("internal: ChunkStore.has called before loadIndex");
-    return this.#known.has(id);
+    return this.#known.has(id) || this.#loadedCatalog?.chunks.has(id) === true;
+  }
+
+  /** Records a pack written by a snapshot writer: its chunks are then found and deduplicated. */
+  async addPack(info: PackInfo): Promise<void> {
+    (await this.packs()).add(info);
   }
 
   /** Records a chunk written by a snapshot writer, so later writers in this process dedup against it. */
@@ -111,8 +136,19 @@ export class ChunkStore {
     return [RAW_TAG, data];
   }
 
+  /**
+   * Encodes a frame of a pack (several chunks' plain bytes): zstd when it shrinks them,
+   * with the same sample test as a chunk.
+   */
+  encodeFrame(plain: Buffer): { encoding: FrameEncoding; body: Uint8Array } {
+    const [tag, payload] = this.encode(plain) as [Uint8Array, Uint8Array];
+    return tag === ZSTD_TAG ? { encoding: "zstd", body: payload } : { encoding: "raw", body: payload };
+  }
+
   /** Reads a chunk, decodes it and checks its hash. Throws RepoCorruptError naming the chunk. */
   async get(id: string): Promise<Buffer> {
+    const location = (await this.packs()).chunks.get(id);
+    if (location) return this.#getPacked(id, location);
     let body: Buffer;
     try {
       body = await this.#backend.get(chunkKey(id));
@@ -127,6 +163,57 @@ export class ChunkStore {
     // has decompression and writing to do meanwhile.
     if ((await sha256Hex(data)) !== id) throw damaged(id);
     return data;
+  }
+
+  async #getPacked(id: string, location: ChunkLocation): Promise<Buffer> {
+    const frame = await this.#frame(id, location.frame);
+    if (location.start + location.size > frame.length) {
+      throw new RepoCorruptError(
+        `chunk ${id} is damaged: its frame in pack ${location.frame.pack} is too short`,
+      );
+    }
+    const data = frame.subarray(location.start, location.start + location.size);
+    if ((await sha256Hex(data)) !== id) throw damaged(id);
+    return data;
+  }
+
+  /** A frame's decoded bytes, from a small cache: consecutive chunks share frames. */
+  #frame(id: string, ref: FrameRef): Promise<Buffer> {
+    const key = `${ref.pack}@${ref.offset}`;
+    let frame = this.#frames.get(key);
+    if (frame) {
+      this.#frames.delete(key);
+      this.#frames.set(key, frame);
+      return frame;
+    }
+    frame = this.#readFrame(id, ref);
+    frame.catch(() => this.#frames.delete(key));
+    this.#frames.set(key, frame);
+    if (this.#frames.size > FRAME_CACHE_SIZE) this.#frames.delete(this.#frames.keys().next().value!);
+    return frame;
+  }
+
+  async #readFrame(id: string, ref: FrameRef): Promise<Buffer> {
+    let body: Buffer;
+    try {
+      body = await this.#backend.getRange(packKey(ref.pack), ref.offset, ref.length);
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) {
+        throw new RepoCorruptError(`chunk ${id} is missing: its pack ${ref.pack} is missing`, { cause: err });
+      }
+      throw new RepoCorruptError(`chunk ${id} is damaged: pack ${ref.pack}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (ref.encoding === "raw") return body;
+    try {
+      return this.#decompressor.decompress(body);
+    } catch (err) {
+      throw new RepoCorruptError(
+        `chunk ${id} is damaged: frame at byte ${ref.offset} of pack ${ref.pack}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   /** Decodes a stored body and verifies it against `id` (synchronously). */

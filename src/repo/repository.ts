@@ -8,8 +8,11 @@ import { RepoLock, type LockOptions } from "./lock.js";
 import { SnapshotStore } from "./snapshot-store.js";
 import { RunHistory } from "./run-history.js";
 
-/** Current on-disk format version; readers refuse newer ones. */
-export const FORMAT_VERSION = 1;
+/**
+ * Current on-disk format version; readers refuse newer ones. 1: one object per chunk;
+ * 2: small chunks in packs (format 1 objects stay readable).
+ */
+export const FORMAT_VERSION = 2;
 const HEADER_KEY = "repository.json";
 
 /** Contents of `repository.json`, the repository's header. */
@@ -31,14 +34,14 @@ export interface OpenOptions {
 /** An opened repository: its header, chunk store, snapshots and locks. */
 export class Repository {
   readonly backend: Backend;
-  readonly header: RepositoryHeader;
+  #header: RepositoryHeader;
   readonly chunks: ChunkStore;
   readonly snapshots: SnapshotStore;
   readonly history: RunHistory;
 
   private constructor(backend: Backend, header: RepositoryHeader, options: OpenOptions) {
     this.backend = backend;
-    this.header = header;
+    this.#header = header;
     this.chunks = new ChunkStore(backend, {
       compressionLevel: options.compressionLevel ?? header.compression.level,
     });
@@ -95,6 +98,23 @@ export class Repository {
       );
     }
     return new Repository(backend, header, options);
+  }
+
+  get header(): RepositoryHeader {
+    return this.#header;
+  }
+
+  /**
+   * Raises an older repository to the current format before anything in the new layout is
+   * written, so an older prs-backup refuses it instead of missing chunks. True when it did.
+   */
+  async upgradeFormat(): Promise<boolean> {
+    if (this.#header.version >= FORMAT_VERSION) return false;
+    const header = { ...this.#header, version: FORMAT_VERSION };
+    await this.backend.put(HEADER_KEY, `${JSON.stringify(header, null, 2)}\n`);
+    await this.backend.flush();
+    this.#header = header;
+    return true;
   }
 
   /** Takes a repository lock (see lock.ts). */

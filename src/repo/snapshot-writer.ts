@@ -5,6 +5,8 @@ import { VERSION } from "../version.js";
 import { dataLength } from "./backend.js";
 import { chunkKey, sha256Hex } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
+import { PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
+import { PACKED_CHUNK_MAX } from "./pack-format.js";
 import type { Repository } from "./repository.js";
 import { newSnapshotId } from "./snapshot-store.js";
 import type { Entry, SnapshotManifest, SnapshotProblem, SnapshotStatus, TargetType } from "./snapshot.js";
@@ -55,6 +57,8 @@ export class SnapshotWriter {
   #entryBatch: string[] = [];
   #entryBatchBytes = 0;
   #entryCount = 0;
+  /** Small chunks collect here; undefined for a format-1 repository (one object per chunk). */
+  readonly #packs: PackBuilder | undefined;
   #failure: Error | undefined;
   #storedBytes = 0;
   #newChunks = 0;
@@ -64,6 +68,8 @@ export class SnapshotWriter {
     this.#options = options;
     this.#params = options.chunker ?? repo.header.chunker ?? DEFAULT_CHUNKER_PARAMS;
     this.startTime = (options.clock ?? (() => new Date()))();
+    this.#packs =
+      repo.header.version >= 2 ? new PackBuilder((plain) => repo.chunks.encodeFrame(plain)) : undefined;
   }
 
   /** Bytes of new chunks written so far. */
@@ -88,6 +94,7 @@ export class SnapshotWriter {
     }
     const last = chunker.finish();
     if (last) chunks.push(await this.storeChunk(last));
+    await this.endFrame();
     return { chunks, size, sha256: hash.digest("hex") };
   }
 
@@ -98,6 +105,7 @@ export class SnapshotWriter {
     for (const chunk of chunker.push(data)) chunks.push(await this.storeChunk(chunk));
     const last = chunker.finish();
     if (last) chunks.push(await this.storeChunk(last));
+    await this.endFrame();
     // A one-chunk file's hash is its chunk id: hashing it twice would double the CPU cost.
     const sha256 = chunks.length === 1 ? chunks[0]! : await sha256Hex(data);
     return { chunks, size: data.length, sha256 };
@@ -115,22 +123,41 @@ export class SnapshotWriter {
     const id = await sha256Hex(data);
     if (this.#repo.chunks.has(id) || this.#pending.has(id)) return id;
     this.#pending.add(id);
+    if (this.#packs && data.length < PACKED_CHUNK_MAX) {
+      const sealed = this.#packs.add(id, data);
+      if (sealed) await this.#writePack(sealed);
+      return id;
+    }
     const body = this.#repo.chunks.encode(data);
+    await this.#track(async () => {
+      await this.#repo.backend.put(chunkKey(id), body, { deferred: true });
+      this.#storedBytes += dataLength(body);
+      this.#newChunks += 1;
+      this.#repo.chunks.markStored(id);
+    });
+    return id;
+  }
+
+  /** Writes a full pack; its chunks count as stored once it is written. */
+  async #writePack(sealed: SealedPack): Promise<void> {
+    await this.#track(async () => {
+      const { bytes, indexSize } = await putPack(this.#repo.backend, sealed);
+      this.#storedBytes += bytes;
+      this.#newChunks += sealed.chunkCount;
+      await this.#repo.chunks.addPack({ id: sealed.id, index: sealed.index, size: sealed.bytes, indexSize });
+    });
+  }
+
+  /** Runs a write with at most WRITE_CONCURRENCY in flight; a failure fails the snapshot. */
+  async #track(write: () => Promise<void>): Promise<void> {
     while (this.#inflight.size >= WRITE_CONCURRENCY) await Promise.race(this.#inflight);
     this.#throwIfFailed();
-    const write = this.#repo.backend.put(chunkKey(id), body, { deferred: true }).then(
-      () => {
-        this.#storedBytes += dataLength(body);
-        this.#newChunks += 1;
-        this.#repo.chunks.markStored(id);
-      },
-      (err: unknown) => {
+    const tracked: Promise<void> = write()
+      .catch((err: unknown) => {
         this.#failure ??= toPrsBackupError(err);
-      },
-    );
-    const tracked = write.finally(() => this.#inflight.delete(tracked));
+      })
+      .finally(() => this.#inflight.delete(tracked));
     this.#inflight.add(tracked);
-    return id;
   }
 
   /** Appends an entry. Entries must come sorted by path (see util/paths comparePaths). */
@@ -152,6 +179,16 @@ export class SnapshotWriter {
     this.#entryBatch = [];
     this.#entryBatchBytes = 0;
     for (const chunk of this.#entryChunker.push(data)) this.#entryChunks.push(await this.storeChunk(chunk));
+    await this.endFrame();
+  }
+
+  /**
+   * Closes the pack frame being filled: call at the end of a file or stream, so that
+   * damage to one frame never reaches another file's data.
+   */
+  async endFrame(): Promise<void> {
+    const sealed = this.#packs?.endFrame();
+    if (sealed) await this.#writePack(sealed);
   }
 
   /** Waits for every queued chunk write; rethrows the first failure. */
@@ -165,6 +202,8 @@ export class SnapshotWriter {
     await this.#flushEntries();
     const last = this.#entryChunker.finish();
     if (last) this.#entryChunks.push(await this.storeChunk(last));
+    const sealed = this.#packs?.finish();
+    if (sealed) await this.#writePack(sealed);
     await this.drain();
     await this.#repo.backend.flush();
     const manifest: SnapshotManifest = {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectOneErrorLine, runCli, runOk, type SnapshotJson, type VerifyJson } from "../helpers/cli.js";
 import { writeConfig } from "../helpers/config.js";
-import { chunkFiles } from "../helpers/repo.js";
+import { chunkFiles, damageChunk, removeChunk, storedChunk } from "../helpers/repo.js";
 import { makeTempDir, removeTempDirs } from "../helpers/temp-dir.js";
 import { snapshotTree, writeRandomFile, type TreeEntry } from "../helpers/tree.js";
 
@@ -21,10 +21,6 @@ let betaState: TreeEntry[];
 
 const cli = (...args: string[]) => runCli(["--config", config, ...args]);
 const ok = (...args: string[]) => runOk(["--config", config, ...args]);
-
-function chunkPath(id: string): string {
-  return path.join(repo, "data", id.slice(0, 2), id);
-}
 
 /** Flips one bit of a byte well after the encoding tag (byte 0) of a stored chunk. */
 async function flipByte(file: string): Promise<void> {
@@ -74,7 +70,10 @@ afterAll(removeTempDirs);
 
 describe("a damaged chunk", () => {
   beforeAll(async () => {
-    await flipByte(chunkPath(VICTIM_CHUNK));
+    // Small files are packed, each file in a frame of its own: the damage stays in one file.
+    const victim = await storedChunk(repo, VICTIM_CHUNK);
+    expect(victim.packed).toBe(true);
+    await damageChunk(victim);
   });
 
   it("makes verify exit 3, naming every snapshot that uses it on stderr and in --json", async () => {
@@ -121,7 +120,7 @@ describe("a damaged chunk", () => {
 
 describe("a deleted chunk", () => {
   beforeAll(async () => {
-    await fs.rm(chunkPath(MISSING_CHUNK));
+    await removeChunk(repo, await storedChunk(repo, MISSING_CHUNK));
   });
 
   it("is reported by verify, naming the chunk and the snapshots", async () => {

@@ -90,21 +90,27 @@ interface Moment {
   reached: (pid: number, running: () => boolean, tempsBefore: number) => Promise<void>;
 }
 
-/** Chunk writes not yet committed: each backup round writes ~420 (300 small files, ~120 MB of large ones). */
-const chunkTemps = async () => (await tempFiles(repo, "data")).length;
+/**
+ * Object writes not yet committed: each backup round writes ~120 chunk objects (~120 MB of
+ * large files) and a pack with its index (300 changed small files).
+ */
+const chunkTemps = async () =>
+  (await tempFiles(repo, "data")).length +
+  (await tempFiles(repo, "packs")).length +
+  (await tempFiles(repo, "index")).length;
 
-/** When the backup has written `n` new chunks (still under temp names, as chunks are until the commit). */
+/** When the backup has written `n` new objects (still under temp names, as they are until the commit). */
 const afterChunks =
   (n: number) =>
   (_pid: number, running: () => boolean, tempsBefore: number): Promise<void> =>
-    waitFor(`${n} chunks were written`, async () => (await chunkTemps()) >= tempsBefore + n, running);
+    waitFor(`${n} objects were written`, async () => (await chunkTemps()) >= tempsBefore + n, running);
 
 /** Kill moments spread over a backup: by progress, not by the clock, so a loaded machine does not shift them. */
 const MOMENTS: Moment[] = [
   { name: "as soon as it holds the lock", reached: () => Promise.resolve() },
   { name: "as it writes its first chunk", reached: afterChunks(1) },
-  { name: "among the small files (150 chunks written)", reached: afterChunks(150) },
-  { name: "inside the large files (340 chunks written)", reached: afterChunks(340) },
+  { name: "early among the files (30 objects written)", reached: afterChunks(30) },
+  { name: "deep inside the large files (90 objects written)", reached: afterChunks(90) },
   {
     name: "while committing (chunks being made durable or renamed into place)",
     reached: async (pid, running) => {

@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cli, cliJson, workspace } from "../support/cli.js";
+import { damageChunk, removeChunk, storedChunks, type StoredChunk } from "../helpers/repo.js";
 
 interface VerifyJson {
   ok: boolean;
@@ -35,12 +36,9 @@ async function setup(): Promise<{ dir: string; src: string; config: string; snap
   return { ...ws, snapshot: made!.id };
 }
 
-async function chunkFiles(dir: string): Promise<string[]> {
-  const data = path.join(dir, "repo", "data");
-  const out: string[] = [];
-  for (const sub of await fs.readdir(data))
-    for (const f of await fs.readdir(path.join(data, sub))) out.push(path.join(data, sub, f));
-  return out;
+async function firstChunk(dir: string): Promise<StoredChunk> {
+  const chunks = await storedChunks(path.join(dir, "repo"));
+  return chunks.sort((a, b) => a.id.localeCompare(b.id))[0]!;
 }
 
 describe("verify", () => {
@@ -60,23 +58,20 @@ describe("verify", () => {
   it("an incremental run still catches a chunk damaged after it was verified", async () => {
     const { dir, config, snapshot } = await setup();
     expect((await cli(config, "verify")).exitCode).toBe(0);
-    const [victim] = (await chunkFiles(dir)).sort();
-    const body = await fs.readFile(victim!);
-    body[body.length - 1]! ^= 0x01;
-    await fs.writeFile(victim!, body);
+    const victim = await firstChunk(dir);
+    await damageChunk(victim, 0x01);
     const r = await cli(config, "verify", "--json");
     expect(r.exitCode).toBe(3);
     const report = JSON.parse(r.stdout) as VerifyJson;
     expect(report.ok).toBe(false);
     expect(report.problems[0]).toMatchObject({ snapshot, target: "uploads" });
-    expect(report.problems[0]!.message).toContain(path.basename(victim!));
+    expect(report.problems[0]!.message).toContain(victim.id);
     expect(r.stderr.trim().split("\n").pop()).toBe(`error: damaged snapshot(s): ${snapshot}`);
   });
 
   it("reports a missing chunk without reading anything (sample mode)", async () => {
     const { dir, config, snapshot } = await setup();
-    const files = await chunkFiles(dir);
-    await fs.rm(files[0]!);
+    await removeChunk(path.join(dir, "repo"), await firstChunk(dir));
     const r = await cli(config, "verify", "--sample", "1", "--json");
     expect(r.exitCode).toBe(3);
     const report = JSON.parse(r.stdout) as VerifyJson;

@@ -159,6 +159,7 @@ async function storeTar(
   }
   const last = chunker.finish();
   if (last) chunks.push(await ctx.writer.storeChunk(last));
+  await ctx.writer.endFrame();
   return { chunks, size, sha256: hash.digest("hex") };
 }
 

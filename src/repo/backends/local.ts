@@ -91,6 +91,26 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await fs.open(this.#pathOf(key), "r").catch((err: NodeJS.ErrnoException) => {
+      throw err.code === "ENOENT" ? new ObjectNotFoundError(key) : err;
+    });
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < length)
+        throw new Error(`object ${key} ends before byte ${offset + length} (it has ${offset + got})`);
+      return buf;
+    } finally {
+      await handle.close();
+    }
+  }
+
   async getStream(key: string): Promise<Readable> {
     const file = this.#pathOf(key);
     const handle = await fs.open(file, "r").catch((err: NodeJS.ErrnoException) => {

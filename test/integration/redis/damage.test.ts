@@ -3,6 +3,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
 import { fillSample } from "../../helpers/redis.js";
+import { damageChunk, storedChunks } from "../../helpers/repo.js";
 import { prs, prsJson, redisWorkspace, type SnapshotSummary } from "./support.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,17 +22,8 @@ describe("a damaged redis snapshot", () => {
     await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
 
     // Damage the biggest chunk (RDB data, not the entry list).
-    const data = path.join(ws.repo, "data");
-    let biggest = { file: "", size: 0 };
-    for (const name of await fs.readdir(data, { recursive: true })) {
-      const file = path.join(data, name);
-      const st = await fs.stat(file);
-      if (st.isFile() && st.size > biggest.size) biggest = { file, size: st.size };
-    }
-    const body = await fs.readFile(biggest.file);
-    body[body.length >> 1] = body[body.length >> 1]! ^ 0xff;
-    await fs.chmod(biggest.file, 0o600);
-    await fs.writeFile(biggest.file, body);
+    const biggest = (await storedChunks(ws.repo)).sort((a, b) => b.size - a.size)[0]!;
+    await damageChunk(biggest, 0xff);
 
     const verify = await prs(ws, ["verify", "--deep", "--all", "--json"]);
     expect(verify.exitCode).toBe(3);

@@ -1,0 +1,119 @@
+import type { Repository } from "../repo/repository.js";
+import type { PackCatalog, PackInfo } from "../repo/pack-catalog.js";
+import { PackBuilder, putPack, type SealedPack } from "../repo/pack-builder.js";
+import { packIndexKey, packKey } from "../repo/pack-format.js";
+import { forEachLimit } from "../util/concurrency.js";
+import type { Logger } from "../util/logger.js";
+
+/** A pack is rewritten when less than this share of its chunk bytes is still referenced. */
+export const REPACK_LIVE_RATIO = 0.5;
+
+/** What prune will do with packs; computed before anything is deleted. */
+export interface PackPrunePlan {
+  /** Packs none of whose chunks is referenced: deleted with their index. */
+  remove: PackInfo[];
+  /** Packs mostly unreferenced: their live chunks are copied into new packs, then they are deleted. */
+  repack: PackInfo[];
+  /** Packs without an index and indexes without a pack: leftovers of interrupted runs. */
+  orphanPacks: string[];
+  orphanIndexes: string[];
+  /** Unreferenced chunks that leave the repository. */
+  deadChunks: number;
+  /** Bytes freed: exact for removed packs, an estimate (dead share) for repacked ones. */
+  reclaimableBytes: number;
+}
+
+/** Decides each pack's fate from the set of referenced chunk ids. */
+export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<string>): PackPrunePlan {
+  const plan: PackPrunePlan = {
+    remove: [],
+    repack: [],
+    orphanPacks: [...catalog.orphanPacks],
+    orphanIndexes: [...catalog.orphanIndexes],
+    deadChunks: 0,
+    reclaimableBytes: 0,
+  };
+  for (const pack of catalog.packs.values()) {
+    let live = 0;
+    let total = 0;
+    let dead = 0;
+    for (const frame of pack.index.frames) {
+      for (const [id, size] of frame.chunks) {
+        total += size;
+        if (referenced.has(id)) live += size;
+        else dead += 1;
+      }
+    }
+    if (live === 0) {
+      plan.remove.push(pack);
+      plan.deadChunks += dead;
+      plan.reclaimableBytes += pack.size + pack.indexSize;
+    } else if (live < total * REPACK_LIVE_RATIO) {
+      plan.repack.push(pack);
+      plan.deadChunks += dead;
+      plan.reclaimableBytes += Math.round(pack.size * (1 - live / total));
+    }
+  }
+  return plan;
+}
+
+/**
+ * Carries out a plan: first the live chunks of packs to rewrite are read (each checked
+ * against its hash) into new packs, which are made durable; only then are indexes and
+ * packs deleted, indexes first. A kill at any point leaves every referenced chunk
+ * findable (at worst twice), and the next prune finishes the job. Returns the bytes freed.
+ */
+export async function applyPackPrune(
+  repo: Repository,
+  plan: PackPrunePlan,
+  referenced: ReadonlySet<string>,
+  logger: Logger,
+): Promise<number> {
+  let freed = 0;
+  if (plan.repack.length > 0) {
+    const written = await rewriteLiveChunks(repo, plan.repack, referenced);
+    freed -= written;
+    logger.info(
+      `rewrote the live chunks of ${plan.repack.length} mostly unused pack(s) into ${written} bytes`,
+    );
+  }
+  const doomed = [...plan.remove, ...plan.repack];
+  for (const pack of doomed) freed += pack.size + pack.indexSize;
+  const backend = repo.backend;
+  await forEachLimit([...doomed.map((p) => p.id), ...plan.orphanIndexes], 16, (id) =>
+    backend.delete(packIndexKey(id)),
+  );
+  await backend.flush();
+  await forEachLimit([...doomed.map((p) => p.id), ...plan.orphanPacks], 16, (id) =>
+    backend.delete(packKey(id)),
+  );
+  await backend.flush();
+  return freed;
+}
+
+async function rewriteLiveChunks(
+  repo: Repository,
+  packs: PackInfo[],
+  referenced: ReadonlySet<string>,
+): Promise<number> {
+  const builder = new PackBuilder((plain) => repo.chunks.encodeFrame(plain));
+  const copied = new Set<string>();
+  let written = 0;
+  const write = async (sealed: SealedPack) => {
+    written += (await putPack(repo.backend, sealed)).bytes;
+  };
+  for (const pack of packs) {
+    for (const frame of pack.index.frames) {
+      for (const [id] of frame.chunks) {
+        if (!referenced.has(id) || copied.has(id)) continue;
+        copied.add(id);
+        const sealed = builder.add(id, await repo.chunks.get(id));
+        if (sealed) await write(sealed);
+      }
+    }
+  }
+  const last = builder.finish();
+  if (last) await write(last);
+  await repo.backend.flush();
+  return written;
+}

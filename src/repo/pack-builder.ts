@@ -1,0 +1,133 @@
+import type { Backend } from "./backend.js";
+import {
+  FRAME_TARGET_BYTES,
+  newPackId,
+  PACK_TARGET_BYTES,
+  packIndexKey,
+  packKey,
+  packTrailer,
+  type FrameEncoding,
+  type PackFrame,
+  type PackIndex,
+} from "./pack-format.js";
+
+/** Encodes a frame's plain bytes: zstd when it shrinks them, else raw. */
+export type FrameEncoder = (plain: Buffer) => { encoding: FrameEncoding; body: Uint8Array };
+
+/** A finished pack, ready to be written: its body (frames + trailer) and its index. */
+export interface SealedPack {
+  id: string;
+  body: Uint8Array[];
+  index: PackIndex;
+  chunkCount: number;
+  bytes: number;
+}
+
+/**
+ * Collects small chunks into frames and frames into packs, in the order they are added
+ * (consecutive chunks of a stream share a frame, so a restore decodes each frame once).
+ * Memory is bounded by one pack: a pack is handed out as soon as it is full.
+ */
+export class PackBuilder {
+  readonly #encode: FrameEncoder;
+  readonly #frameTarget: number;
+  readonly #packTarget: number;
+  #frameParts: Buffer[] = [];
+  #frameChunks: [string, number][] = [];
+  #frameBytes = 0;
+  #packId = newPackId();
+  #packParts: Uint8Array[] = [];
+  #packFrames: PackFrame[] = [];
+  #packBytes = 0;
+  #packChunks = 0;
+
+  constructor(encode: FrameEncoder, options: { frameTargetBytes?: number; packTargetBytes?: number } = {}) {
+    this.#encode = encode;
+    this.#frameTarget = options.frameTargetBytes ?? FRAME_TARGET_BYTES;
+    this.#packTarget = options.packTargetBytes ?? PACK_TARGET_BYTES;
+  }
+
+  /** True when nothing is waiting to be written. */
+  get empty(): boolean {
+    return this.#frameChunks.length === 0 && this.#packFrames.length === 0;
+  }
+
+  /** Adds a chunk; returns a pack when this chunk filled one. */
+  add(id: string, data: Buffer): SealedPack | undefined {
+    this.#frameParts.push(data);
+    this.#frameChunks.push([id, data.length]);
+    this.#frameBytes += data.length;
+    if (this.#frameBytes < this.#frameTarget) return undefined;
+    this.#sealFrame();
+    return this.#packBytes >= this.#packTarget ? this.#sealPack() : undefined;
+  }
+
+  /**
+   * Ends the current frame early (at the end of a file or stream), so one damaged frame
+   * costs at most the data of one file, never its neighbours'. Returns a pack when full.
+   */
+  endFrame(): SealedPack | undefined {
+    if (this.#frameChunks.length > 0) this.#sealFrame();
+    return this.#packBytes >= this.#packTarget ? this.#sealPack() : undefined;
+  }
+
+  /** Seals what is left (a partial frame and pack), or returns undefined when empty. */
+  finish(): SealedPack | undefined {
+    if (this.#frameChunks.length > 0) this.#sealFrame();
+    return this.#packFrames.length > 0 ? this.#sealPack() : undefined;
+  }
+
+  #sealFrame(): void {
+    const plain =
+      this.#frameParts.length === 1
+        ? this.#frameParts[0]!
+        : Buffer.concat(this.#frameParts, this.#frameBytes);
+    const { encoding, body } = this.#encode(plain);
+    this.#packFrames.push({
+      offset: this.#packBytes,
+      length: body.length,
+      encoding,
+      chunks: this.#frameChunks,
+    });
+    this.#packParts.push(body);
+    this.#packBytes += body.length;
+    this.#packChunks += this.#frameChunks.length;
+    this.#frameParts = [];
+    this.#frameChunks = [];
+    this.#frameBytes = 0;
+  }
+
+  #sealPack(): SealedPack {
+    const index: PackIndex = { version: 1, pack: this.#packId, frames: this.#packFrames };
+    const trailer = packTrailer(index);
+    const sealed: SealedPack = {
+      id: this.#packId,
+      body: [...this.#packParts, trailer],
+      index,
+      chunkCount: this.#packChunks,
+      bytes: this.#packBytes + trailer.length,
+    };
+    this.#packId = newPackId();
+    this.#packParts = [];
+    this.#packFrames = [];
+    this.#packBytes = 0;
+    this.#packChunks = 0;
+    return sealed;
+  }
+}
+
+/**
+ * Writes a pack, then its index (both deferred: durable at the next flush). Readers
+ * ignore an index whose pack is absent, so whichever rename a crash interrupts, no chunk
+ * is ever believed stored that is not. Returns the bytes written.
+ */
+export async function putPack(
+  backend: Backend,
+  sealed: SealedPack,
+): Promise<{ bytes: number; indexSize: number }> {
+  const indexText = JSON.stringify(sealed.index);
+  await backend.put(packKey(sealed.id), sealed.body, { deferred: true });
+  await backend.put(packIndexKey(sealed.id), indexText, { deferred: true });
+  const indexSize = Buffer.byteLength(indexText);
+  return { bytes: sealed.bytes + indexSize, indexSize };
+}

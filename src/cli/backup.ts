@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { PrsBackupError } from "../errors.js";
-import { runBackup } from "../ops/backup.js";
 import { summarize } from "../repo/snapshot.js";
 import { formatBytes } from "../util/format.js";
 import type { CommandRuntime } from "./io.js";
@@ -14,6 +13,7 @@ export function registerBackup(program: Command, runtime: () => CommandRuntime):
     .action(async (targets: string[]) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { runBackup } = await import("../ops/backup.js");
       const outcomes = await runBackup(rt.opContext(config), targets);
       const made = outcomes.flatMap((o) => (o.snapshot ? [o.snapshot] : []));
       if (rt.options.json) rt.printJson(made.map(summarize));

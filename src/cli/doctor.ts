@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { OperationError } from "../errors.js";
-import { runDoctor } from "../ops/doctor/index.js";
 import type { CommandRuntime } from "./io.js";
 
 /** `doctor`: preflight checks, one ✓/✗ line each with the fix; exit 1 when anything is ✗. */
@@ -11,6 +10,7 @@ export function registerDoctor(program: Command, runtime: () => CommandRuntime):
     .action(async () => {
       const rt = runtime();
       const { file, config } = await rt.loadConfig();
+      const { runDoctor } = await import("../ops/doctor/index.js");
       const report = await runDoctor(rt.opContext(config), { configFile: file });
       if (rt.options.json) rt.printJson(report);
       else {

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { initRepository } from "../repo/open.js";
 import type { CommandRuntime } from "./io.js";
 
 /** `init`: create the repository (idempotent) and print where it is. */
@@ -10,6 +9,7 @@ export function registerInit(program: Command, runtime: () => CommandRuntime): v
     .action(async () => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { initRepository } = await import("../repo/open.js");
       const { repo, created } = await initRepository(config.repository);
       // archive_command runs as the server's user: its WAL folder must be writable by it from the start.
       const { prepareWalArchives } = await import("../engines/postgres-physical/wal-directory.js");

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { findTarget } from "../ops/context.js";
-import { openRepository } from "../repo/open.js";
 import { summarize } from "../repo/snapshot.js";
 import { formatBytes } from "../util/format.js";
 import type { CommandRuntime } from "./io.js";
@@ -15,6 +14,7 @@ export function registerList(program: Command, runtime: () => CommandRuntime): v
       const rt = runtime();
       const { config } = await rt.loadConfig();
       if (target !== undefined) findTarget(config, target);
+      const { openRepository } = await import("../repo/open.js");
       const repo = await openRepository(config.repository);
       const damaged = (id: string): void =>
         rt.logger.warn(`snapshot ${id}: manifest unreadable; run \`prs-backup verify\``);

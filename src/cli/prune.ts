@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runPrune } from "../ops/prune.js";
 import { formatBytes } from "../util/format.js";
 import type { CommandRuntime } from "./io.js";
 
@@ -12,6 +11,7 @@ export function registerPrune(program: Command, runtime: () => CommandRuntime): 
     .action(async (flags: { dryRun?: boolean }) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { runPrune } = await import("../ops/prune.js");
       const report = await runPrune(rt.opContext(config), { dryRun: flags.dryRun === true });
       if (rt.options.json) return rt.printJson(report);
       for (const p of report.plan) {

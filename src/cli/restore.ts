@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runRestore } from "../ops/restore.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import type { CommandRuntime } from "./io.js";
 
@@ -33,6 +32,7 @@ export function registerRestore(program: Command, runtime: () => CommandRuntime)
     .action(async (target: string, flags: RestoreFlags) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { runRestore } = await import("../ops/restore.js");
       const outcome = await runRestore(rt.opContext(config), {
         target,
         snapshot: flags.snapshot,

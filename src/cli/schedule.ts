@@ -1,7 +1,5 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { buildJobs } from "../daemon/jobs.js";
-import { crontabEntries, systemdUnits } from "../daemon/schedule-export.js";
 import type { CommandRuntime } from "./io.js";
 
 /** `schedule --crontab | --systemd`: the daemon's schedule for another scheduler. */
@@ -20,6 +18,8 @@ export function registerSchedule(program: Command, runtime: () => CommandRuntime
         throw new UsageError("schedule: give exactly one of --crontab or --systemd");
       const rt = runtime();
       const { file, config } = await rt.loadConfig();
+      const { buildJobs } = await import("../daemon/jobs.js");
+      const { crontabEntries, systemdUnits } = await import("../daemon/schedule-export.js");
       const spec = {
         jobs: buildJobs(config),
         bin: flags.bin,

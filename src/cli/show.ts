@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { openRepository } from "../repo/open.js";
 import { summarize } from "../repo/snapshot.js";
 import { formatBytes } from "../util/format.js";
 import type { CommandRuntime } from "./io.js";
@@ -13,6 +12,7 @@ export function registerShow(program: Command, runtime: () => CommandRuntime): v
     .action(async (ref: string) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { openRepository } = await import("../repo/open.js");
       const repo = await openRepository(config.repository);
       const m = await repo.snapshots.resolve(ref);
       const view = {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { collectStatus, type StatusReport } from "../ops/status.js";
+import type { StatusReport } from "../ops/status.js";
 import { formatBytes, formatDuration } from "../util/format.js";
 import type { CommandRuntime } from "./io.js";
 
@@ -13,6 +13,7 @@ export function registerStatus(program: Command, runtime: () => CommandRuntime):
     .action(async () => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { collectStatus } = await import("../ops/status.js");
       const { report } = await collectStatus(rt.opContext(config));
       if (rt.options.json) return rt.printJson(report);
       rt.print(renderStatus(report));

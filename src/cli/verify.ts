@@ -1,6 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { VerifyProblemError } from "../errors.js";
-import { runVerify } from "../ops/verify.js";
 import type { CommandRuntime } from "./io.js";
 
 interface VerifyFlags {
@@ -30,6 +29,7 @@ export function registerVerify(program: Command, runtime: () => CommandRuntime):
     .action(async (target: string | undefined, flags: VerifyFlags) => {
       const rt = runtime();
       const { config } = await rt.loadConfig();
+      const { runVerify } = await import("../ops/verify.js");
       const report = await runVerify(rt.opContext(config), {
         target,
         snapshot: flags.snapshot,

@@ -1,7 +1,7 @@
 import type { Repository } from "../repo/repository.js";
 import type { PackCatalog, PackInfo } from "../repo/pack-catalog.js";
 import { PackBuilder, putPack, type SealedPack } from "../repo/pack-builder.js";
-import { packIndexKey, packKey } from "../repo/pack-format.js";
+import { encodePackIndex, packIndexKey, packKey } from "../repo/pack-format.js";
 import { forEachLimit } from "../util/concurrency.js";
 import type { Logger } from "../util/logger.js";
 
@@ -14,9 +14,10 @@ export interface PackPrunePlan {
   remove: PackInfo[];
   /** Packs mostly unreferenced: their live chunks are copied into new packs, then they are deleted. */
   repack: PackInfo[];
-  /** Packs without an index and indexes without a pack: leftovers of interrupted runs. */
-  orphanPacks: string[];
+  /** Indexes without a pack: leftovers of interrupted runs, deleted. */
   orphanIndexes: string[];
+  /** Kept packs whose index was rebuilt from the pack: their index object is written back. */
+  repairIndexes: PackInfo[];
   /** Unreferenced chunks that leave the repository. */
   deadChunks: number;
   /** Bytes freed: exact for removed packs, an estimate (dead share) for repacked ones. */
@@ -28,8 +29,8 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
   const plan: PackPrunePlan = {
     remove: [],
     repack: [],
-    orphanPacks: [...catalog.orphanPacks],
     orphanIndexes: [...catalog.orphanIndexes],
+    repairIndexes: [],
     deadChunks: 0,
     reclaimableBytes: 0,
   };
@@ -52,6 +53,8 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
       plan.repack.push(pack);
       plan.deadChunks += dead;
       plan.reclaimableBytes += Math.round(pack.size * (1 - live / total));
+    } else if (catalog.rebuilt.has(pack.id)) {
+      plan.repairIndexes.push(pack);
     }
   }
   return plan;
@@ -70,6 +73,10 @@ export async function applyPackPrune(
   logger: Logger,
 ): Promise<number> {
   let freed = 0;
+  for (const pack of plan.repairIndexes) {
+    await repo.backend.put(packIndexKey(pack.id), encodePackIndex(pack.index), { deferred: true });
+    logger.warn(`pack ${pack.id} had lost its index; rebuilt it from the pack`);
+  }
   if (plan.repack.length > 0) {
     const written = await rewriteLiveChunks(repo, plan.repack, referenced);
     freed -= written;
@@ -84,8 +91,10 @@ export async function applyPackPrune(
     backend.delete(packIndexKey(id)),
   );
   await backend.flush();
-  await forEachLimit([...doomed.map((p) => p.id), ...plan.orphanPacks], 16, (id) =>
-    backend.delete(packKey(id)),
+  await forEachLimit(
+    doomed.map((p) => p.id),
+    16,
+    (id) => backend.delete(packKey(id)),
   );
   await backend.flush();
   return freed;
@@ -110,6 +119,9 @@ async function rewriteLiveChunks(
         const sealed = builder.add(id, await repo.chunks.get(id));
         if (sealed) await write(sealed);
       }
+      // Chunks that shared a frame (one file's) share one again, and no others.
+      const sealed = builder.endFrame();
+      if (sealed) await write(sealed);
     }
   }
   const last = builder.finish();

@@ -113,6 +113,11 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
       `cannot prune: ${first.message}${packCatalog.unreadable.length > 1 ? ` (and ${packCatalog.unreadable.length - 1} more)` : ""}; run \`prs-backup verify\``,
     );
   }
+  for (const id of packCatalog.orphanPacks) {
+    ctx.logger.warn(
+      `pack ${id} has neither an index nor a readable trailer; kept — run \`prs-backup verify\``,
+    );
+  }
   const packPlan = planPackPrune(packCatalog, referenced);
   reclaimedBytes += packPlan.reclaimableBytes;
 

@@ -1,9 +1,11 @@
-import { createHash, webcrypto } from "node:crypto";
+import { chunkId, sha256Hex } from "./chunk-id.js";
 import { Compressor, Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
 import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
 import { packKey, type FrameEncoding } from "./pack-format.js";
+
+export { chunkId, sha256Hex };
 
 /** First byte of every stored chunk: how the rest is encoded. */
 const enum Encoding {
@@ -17,28 +19,12 @@ const ZSTD_TAG = Buffer.of(Encoding.Zstd);
 /** Sample size and the ratio above which a chunk is stored without trying zstd on all of it. */
 const SAMPLE_BYTES = 16 * 1024;
 const INCOMPRESSIBLE_RATIO = 0.97;
-/** Below this size a chunk is hashed on this thread: handing it to the thread pool costs more. */
-const SYNC_HASH_MAX = 64 * 1024;
 /** Decoded frames kept for the next chunk of the same frame (restores and verify read in order). */
 const FRAME_CACHE_SIZE = 16;
 
 /** Repository key of a chunk: fan out over 256 folders by the first byte of its hash. */
 export function chunkKey(id: string): string {
   return `data/${id.slice(0, 2)}/${id}`;
-}
-
-/** SHA-256 of the plain bytes, lowercase hex: a chunk's id. */
-export function chunkId(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/**
- * The same hash computed on libuv's thread pool (WebCrypto), so hashing runs on another
- * core while this thread chunks and compresses the next data.
- */
-export async function sha256Hex(data: Uint8Array): Promise<string> {
-  if (data.length <= SYNC_HASH_MAX) return chunkId(data);
-  return Buffer.from(await webcrypto.subtle.digest("SHA-256", data)).toString("hex");
 }
 
 export interface PutResult {
@@ -173,13 +159,17 @@ export class ChunkStore {
       );
     }
     const data = frame.subarray(location.start, location.start + location.size);
-    if ((await sha256Hex(data)) !== id) throw damaged(id);
+    if ((await sha256Hex(data)) !== id) {
+      // zstd frames carry no checksum: a damaged one may decode to wrong bytes; do not keep them.
+      this.#frames.delete(frameKey(location.frame));
+      throw damaged(id);
+    }
     return data;
   }
 
   /** A frame's decoded bytes, from a small cache: consecutive chunks share frames. */
   #frame(id: string, ref: FrameRef): Promise<Buffer> {
-    const key = `${ref.pack}@${ref.offset}`;
+    const key = frameKey(ref);
     let frame = this.#frames.get(key);
     if (frame) {
       this.#frames.delete(key);
@@ -234,6 +224,10 @@ export class ChunkStore {
     }
     return data;
   }
+}
+
+function frameKey(ref: FrameRef): string {
+  return `${ref.pack}@${ref.offset}`;
 }
 
 function damaged(id: string): RepoCorruptError {

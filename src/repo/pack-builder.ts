@@ -1,5 +1,6 @@
 import type { Backend } from "./backend.js";
 import {
+  encodePackIndex,
   FRAME_TARGET_BYTES,
   newPackId,
   PACK_TARGET_BYTES,
@@ -125,9 +126,9 @@ export async function putPack(
   backend: Backend,
   sealed: SealedPack,
 ): Promise<{ bytes: number; indexSize: number }> {
-  const indexText = JSON.stringify(sealed.index);
+  const indexBody = encodePackIndex(sealed.index);
   await backend.put(packKey(sealed.id), sealed.body, { deferred: true });
-  await backend.put(packIndexKey(sealed.id), indexText, { deferred: true });
-  const indexSize = Buffer.byteLength(indexText);
+  await backend.put(packIndexKey(sealed.id), indexBody, { deferred: true });
+  const indexSize = indexBody.length;
   return { bytes: sealed.bytes + indexSize, indexSize };
 }

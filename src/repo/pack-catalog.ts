@@ -1,13 +1,17 @@
 import type { Backend, ObjectInfo } from "./backend.js";
 import { forEachLimit } from "../util/concurrency.js";
+import { decompress } from "zstd-napi";
+import { chunkId } from "./chunk-id.js";
 import {
+  decodePackIndex,
+  decodePackLayout,
   packIdOfKey,
   packIndexKey,
   packKey,
-  parsePackIndex,
   TRAILER_FIXED_BYTES,
   TRAILER_MAGIC,
   type FrameEncoding,
+  type PackFrame,
   type PackIndex,
 } from "./pack-format.js";
 
@@ -46,8 +50,13 @@ export interface PackInfo {
 export class PackCatalog {
   readonly packs = new Map<string, PackInfo>();
   readonly chunks = new Map<string, ChunkLocation>();
-  /** Packs without an index object: leftovers of interrupted writers, deleted by prune. */
+  /**
+   * Packs without an index object whose trailer could not be read either: damage, kept
+   * (prune never deletes what it cannot account for) and reported.
+   */
   readonly orphanPacks: string[] = [];
+  /** Packs whose index object was missing or unreadable and was rebuilt from the pack; prune writes it back. */
+  readonly rebuilt = new Set<string>();
   /** Index objects without their pack. */
   readonly orphanIndexes: string[] = [];
   /** Packs whose index could be read neither from its object nor from the trailer. */
@@ -65,21 +74,23 @@ export class PackCatalog {
       const id = packIdOfKey(info.key);
       if (id) indexObjects.set(id, info);
     }
-    for (const id of packObjects.keys()) if (!indexObjects.has(id)) catalog.orphanPacks.push(id);
     for (const id of indexObjects.keys()) if (!packObjects.has(id)) catalog.orphanIndexes.push(id);
-    const present = [...indexObjects.keys()].filter((id) => packObjects.has(id));
-    await forEachLimit(present, 16, async (id) => {
+    await forEachLimit([...packObjects.keys()], 16, async (id) => {
       const pack = packObjects.get(id)!;
-      const index = await readIndex(backend, id, pack.size).catch((err: unknown) => {
-        catalog.unreadable.push({ pack: id, message: (err as Error).message });
-        return undefined;
-      });
-      if (!index) return;
+      const indexObject = indexObjects.get(id);
+      let index: PackIndex;
+      try {
+        index = await readIndex(backend, id, pack.size, indexObject !== undefined, catalog.rebuilt);
+      } catch (err) {
+        if (indexObject) catalog.unreadable.push({ pack: id, message: (err as Error).message });
+        else catalog.orphanPacks.push(id);
+        return;
+      }
       catalog.add({
         id,
         index,
         size: pack.size,
-        indexSize: indexObjects.get(id)!.size,
+        indexSize: indexObject?.size ?? 0,
         ...(pack.modifiedMs !== undefined ? { modifiedMs: pack.modifiedMs } : {}),
       });
     });
@@ -105,26 +116,64 @@ export class PackCatalog {
   }
 }
 
-/** The index object, or when it is unreadable the copy in the pack's trailer. */
-async function readIndex(backend: Backend, id: string, packSize: number): Promise<PackIndex> {
-  try {
-    return parsePackIndex((await backend.get(packIndexKey(id))).toString("utf8"), id);
-  } catch (first) {
+/**
+ * The index object, or when it is missing or unreadable one rebuilt from the pack itself
+ * (a crash between the renames of a pack and its index, or a lost index object).
+ */
+async function readIndex(
+  backend: Backend,
+  id: string,
+  packSize: number,
+  hasObject: boolean,
+  rebuilt: Set<string>,
+): Promise<PackIndex> {
+  let first: unknown = new Error("its index object is missing");
+  if (hasObject) {
     try {
-      return await readTrailerIndex(backend, id, packSize);
-    } catch {
-      throw new Error(`index of pack ${id} is unreadable: ${(first as Error).message}`);
+      return decodePackIndex(await backend.get(packIndexKey(id)), id);
+    } catch (err) {
+      first = err;
     }
+  }
+  try {
+    const index = await rebuildIndex(backend, id, packSize);
+    rebuilt.add(id);
+    return index;
+  } catch {
+    throw new Error(`index of pack ${id} is unreadable: ${(first as Error).message}`);
   }
 }
 
-/** Reads the index copy at the end of a pack. */
-export async function readTrailerIndex(backend: Backend, id: string, packSize: number): Promise<PackIndex> {
+/**
+ * Rebuilds a pack's index from its trailer (frames and chunk sizes) by decoding every
+ * frame and hashing its chunks. A frame that does not decode is left out: its chunks
+ * are then missing, which verify reports, rather than trusted.
+ */
+export async function rebuildIndex(backend: Backend, id: string, packSize: number): Promise<PackIndex> {
+  const key = packKey(id);
   if (packSize < TRAILER_FIXED_BYTES) throw new Error(`pack ${id} is too short to hold a trailer`);
-  const tail = await backend.getRange(packKey(id), packSize - TRAILER_FIXED_BYTES, TRAILER_FIXED_BYTES);
+  const tail = await backend.getRange(key, packSize - TRAILER_FIXED_BYTES, TRAILER_FIXED_BYTES);
   if (tail.toString("latin1", 4) !== TRAILER_MAGIC) throw new Error(`pack ${id} has no trailer`);
   const length = tail.readUInt32LE(0);
   const start = packSize - TRAILER_FIXED_BYTES - length;
   if (start < 0) throw new Error(`pack ${id} trailer length is out of range`);
-  return parsePackIndex((await backend.getRange(packKey(id), start, length)).toString("utf8"), id);
+  const layout = decodePackLayout(await backend.getRange(key, start, length), id);
+  const frames: PackFrame[] = [];
+  for (const frame of layout.frames) {
+    try {
+      const body = await backend.getRange(key, frame.offset, frame.length);
+      const plain = frame.encoding === "zstd" ? decompress(body) : body;
+      const chunks: [string, number][] = [];
+      let at = 0;
+      for (const size of frame.sizes) {
+        chunks.push([chunkId(plain.subarray(at, at + size)), size]);
+        at += size;
+      }
+      if (at !== plain.length) continue;
+      frames.push({ offset: frame.offset, length: frame.length, encoding: frame.encoding, chunks });
+    } catch {
+      // an undecodable frame: its chunks stay unknown
+    }
+  }
+  return { version: 1, pack: id, frames };
 }

@@ -1,23 +1,25 @@
 import { randomBytes } from "node:crypto";
+import { compress, decompress } from "zstd-napi";
 
 /**
  * Packs (repository format 2, docs/repository-format.md "Packs"): small chunks are not
  * stored one object each but many to a pack. A pack is a run of frames, each frame one
  * zstd frame (or raw bytes) of several consecutive chunks' plain bytes, so small chunks
  * compress together as well as the stream they came from. The pack's index (which chunk
- * is where) is stored twice: as `index/<pack>.json`, read by every backup to dedup, and
- * as a trailer at the end of the pack, so a lost index object can be rebuilt.
+ * is where) is `index/<pack>.json.zst`, read by every backup to dedup. The pack ends with
+ * a trailer holding the same index without the chunk ids (frames and chunk sizes), so a
+ * lost index object can be rebuilt by decoding the frames and hashing the chunks.
  */
 
 /** Chunks smaller than this go into packs; larger ones stay objects of their own. */
 export const PACKED_CHUNK_MAX = 512 * 1024;
 /** A frame is sealed once it holds this many plain bytes. */
-export const FRAME_TARGET_BYTES = 256 * 1024;
+export const FRAME_TARGET_BYTES = 512 * 1024;
 /** A pack is written once it holds this many stored bytes. */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 
 export const TRAILER_MAGIC = "PRSPACK1";
-/** Trailer: index JSON, then its length (u32 little-endian), then the magic. */
+/** Trailer: zstd frame of the layout JSON, then its length (u32 little-endian), then the magic. */
 export const TRAILER_FIXED_BYTES = 4 + TRAILER_MAGIC.length;
 
 export type FrameEncoding = "zstd" | "raw";
@@ -30,7 +32,7 @@ export interface PackFrame {
   chunks: [string, number][];
 }
 
-/** What `index/<pack>.json` and the pack trailer hold. */
+/** What `index/<pack>.json.zst` holds (zstd-compressed JSON). */
 export interface PackIndex {
   version: 1;
   pack: string;
@@ -52,18 +54,23 @@ export function packKey(pack: string): string {
 }
 
 export function packIndexKey(pack: string): string {
-  return `index/${pack}.json`;
+  return `index/${pack}.json.zst`;
 }
 
-/** The pack id of an `index/<pack>.json` or `packs/<xx>/<pack>` key, or undefined for other keys. */
+/** The pack id of an `index/<pack>.json.zst` or `packs/<xx>/<pack>` key, or undefined for other keys. */
 export function packIdOfKey(key: string): string | undefined {
-  const name = key.slice(key.lastIndexOf("/") + 1).replace(/\.json$/, "");
+  const name = key.slice(key.lastIndexOf("/") + 1).replace(/\.json\.zst$/, "");
   return isPackId(name) ? name : undefined;
 }
 
-/** Parses and checks an index (object or trailer); throws a plain Error describing the fault. */
-export function parsePackIndex(text: string, expectedPack: string): PackIndex {
-  const index = JSON.parse(text) as PackIndex;
+/** The bytes of an index object. */
+export function encodePackIndex(index: PackIndex): Buffer {
+  return compress(Buffer.from(JSON.stringify(index), "utf8"));
+}
+
+/** Decodes and checks an index object; throws a plain Error describing the fault. */
+export function decodePackIndex(body: Buffer, expectedPack: string): PackIndex {
+  const index = JSON.parse(decompress(body).toString("utf8")) as PackIndex;
   if (index.version !== 1 || index.pack !== expectedPack || !Array.isArray(index.frames)) {
     throw new Error("not a version-1 pack index of this pack");
   }
@@ -80,11 +87,37 @@ export function parsePackIndex(text: string, expectedPack: string): PackIndex {
   return index;
 }
 
-/** The trailer appended to a pack: index JSON, u32le length, magic. */
+/** A pack's layout as its trailer keeps it: frames with their chunks' sizes, not their ids. */
+export interface PackLayout {
+  version: 1;
+  pack: string;
+  frames: { offset: number; length: number; encoding: FrameEncoding; sizes: number[] }[];
+}
+
+/** The trailer appended to a pack: zstd(layout JSON), u32le length, magic. */
 export function packTrailer(index: PackIndex): Buffer {
-  const json = Buffer.from(JSON.stringify(index), "utf8");
+  const layout: PackLayout = {
+    version: 1,
+    pack: index.pack,
+    frames: index.frames.map((f) => ({
+      offset: f.offset,
+      length: f.length,
+      encoding: f.encoding,
+      sizes: f.chunks.map(([, size]) => size),
+    })),
+  };
+  const body = compress(Buffer.from(JSON.stringify(layout), "utf8"));
   const tail = Buffer.alloc(TRAILER_FIXED_BYTES);
-  tail.writeUInt32LE(json.length, 0);
+  tail.writeUInt32LE(body.length, 0);
   tail.write(TRAILER_MAGIC, 4, "latin1");
-  return Buffer.concat([json, tail]);
+  return Buffer.concat([body, tail]);
+}
+
+/** Decodes a trailer's body (without length and magic). */
+export function decodePackLayout(body: Buffer, expectedPack: string): PackLayout {
+  const layout = JSON.parse(decompress(body).toString("utf8")) as PackLayout;
+  if (layout.version !== 1 || layout.pack !== expectedPack || !Array.isArray(layout.frames)) {
+    throw new Error("not a version-1 pack trailer of this pack");
+  }
+  return layout;
 }

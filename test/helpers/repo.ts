@@ -1,5 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { compress, decompress } from "zstd-napi";
 import { listing } from "./tree.js";
 
 export interface RepoStateOptions {
@@ -75,7 +76,7 @@ export async function storedChunks(repo: string): Promise<StoredChunk[]> {
   }
   for (const file of await packFiles(repo)) {
     const index = JSON.parse(
-      await fs.readFile(path.join(repo, "index", `${path.basename(file)}.json`), "utf8"),
+      decompress(await fs.readFile(indexFileOf(repo, file))).toString("utf8"),
     ) as IndexJson;
     for (const frame of index.frames) {
       let start = 0;
@@ -119,9 +120,14 @@ export async function damageChunk(chunk: StoredChunk, mask = 0x10): Promise<void
  */
 export async function removeChunk(repo: string, chunk: StoredChunk): Promise<void> {
   if (!chunk.packed) return fs.rm(chunk.file);
-  const indexFile = path.join(repo, "index", `${path.basename(chunk.file)}.json`);
-  const text = await fs.readFile(indexFile, "utf8");
-  await fs.writeFile(indexFile, text.replace(chunk.id, "0".repeat(64)));
+  const indexFile = indexFileOf(repo, chunk.file);
+  const text = decompress(await fs.readFile(indexFile)).toString("utf8");
+  await fs.writeFile(indexFile, compress(Buffer.from(text.replace(chunk.id, "0".repeat(64)))));
+}
+
+/** The index object (zstd-compressed JSON) of a pack file. */
+function indexFileOf(repo: string, packFile: string): string {
+  return path.join(repo, "index", `${path.basename(packFile)}.json.zst`);
 }
 
 /**

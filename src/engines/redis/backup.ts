@@ -1,12 +1,15 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { PassThrough } from "node:stream";
 import type { Redis } from "ioredis";
 import { PrsBackupError } from "../../errors.js";
+import type { SnapshotWriter } from "../../repo/snapshot-writer.js";
 import type { BackupContext, BackupResult } from "../engine.js";
 import { runBgsave } from "./bgsave.js";
 import { connectRedis, redisError, resolveEndpoint } from "./connection.js";
 import { numberField, parseKeyspace, readInfo } from "./info.js";
-import { checkRdb } from "./rdb-check.js";
+import { checkRdb, type RdbReport } from "./rdb-check.js";
+import { followFile, RdbFollower } from "./rdb-follow.js";
 import { fetchRdb } from "./rdb-fetch.js";
 import type { RedisTarget } from "./target.js";
 
@@ -29,21 +32,17 @@ export async function backupRedis(target: RedisTarget, ctx: BackupContext): Prom
     const memory = await readInfo(client, "memory");
     const persistence = await readInfo(client, "persistence");
     const local = await localRdbPath(client, target);
-    let source: { file: string; origin: string; release: () => Promise<void> } | undefined;
+    let stored: StoredRdb | undefined;
+    let origin = "data-directory";
     let bgsaveSeconds: number | undefined;
+    let followed = false;
     if (local && (await isDirectory(path.dirname(local)))) {
-      const save = await runBgsave({ client, label: endpoint.label, logger: ctx.logger, signal: ctx.signal });
-      bgsaveSeconds = save.seconds;
-      const st = await fs.stat(local).catch(() => undefined);
-      if (st && st.mtimeMs >= save.requestedAt - MTIME_SLACK_MS) {
-        source = { file: local, origin: "data-directory", release: () => Promise.resolve() };
-      } else {
-        ctx.logger.warn(
-          `${target.name}: ${local} is not the RDB Redis at ${endpoint.label} just wrote (${st ? "older" : "missing"}); is dataDirectory right? Fetching it over replication instead`,
-        );
-      }
+      const saved = await saveAndStore(client, local, endpoint.label, target, ctx);
+      bgsaveSeconds = saved.bgsaveSeconds;
+      stored = saved.stored;
+      followed = saved.followed;
     }
-    if (!source) {
+    if (!stored) {
       ctx.logger.info(`${target.name}: fetching the RDB from ${endpoint.label} with redis-cli --rdb`);
       const fetched = await fetchRdb({
         endpoint,
@@ -51,31 +50,33 @@ export async function backupRedis(target: RedisTarget, ctx: BackupContext): Prom
         ...(ctx.tempDirectory ? { tempDirectory: ctx.tempDirectory } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
-      source = { file: fetched.file, origin: "replication", release: fetched.remove };
+      try {
+        stored = await storeRdbFile(fetched.file, target, ctx);
+        origin = "replication";
+      } finally {
+        await fetched.remove();
+      }
     }
-    try {
-      const keyspace = parseKeyspace(await readInfo(client, "keyspace"));
-      const stored = await storeRdb(source.file, target, ctx);
-      return {
-        status: "complete",
-        sourceBytes: stored.size,
-        metadata: {
-          server: endpoint.label,
-          redisVersion: server.redis_version,
-          rdbVersion: stored.report.rdbVersion,
-          rdbKeyspace: stored.report.keyspace,
-          rdbKeys: stored.report.keysRead,
-          keyspace,
-          usedMemory: numberField(memory, "used_memory"),
-          aofEnabled: persistence.aof_enabled === "1",
-          rdbSource: source.origin,
-          rdbBytes: stored.size,
-          ...(bgsaveSeconds !== undefined ? { bgsaveSeconds } : {}),
-        },
-      };
-    } finally {
-      await source.release();
-    }
+    const keyspace = parseKeyspace(await readInfo(client, "keyspace"));
+    return {
+      status: "complete",
+      sourceBytes: stored.size,
+      metadata: {
+        server: endpoint.label,
+        redisVersion: server.redis_version,
+        rdbVersion: stored.report.rdbVersion,
+        rdbKeyspace: stored.report.keyspace,
+        rdbKeys: stored.report.keysRead,
+        keyspace,
+        usedMemory: numberField(memory, "used_memory"),
+        aofEnabled: persistence.aof_enabled === "1",
+        rdbSource: origin,
+        /** Stored while Redis wrote it (not read after the save). */
+        rdbFollowed: followed,
+        rdbBytes: stored.size,
+        ...(bgsaveSeconds !== undefined ? { bgsaveSeconds } : {}),
+      },
+    };
   } catch (err) {
     throw err instanceof PrsBackupError ? err : redisError(err, endpoint, target.name);
   } finally {
@@ -106,36 +107,138 @@ async function isDirectory(dir: string): Promise<boolean> {
   return (await fs.stat(dir).catch(() => undefined))?.isDirectory() === true;
 }
 
-/** Stores the RDB and runs redis-check-rdb on the same open inode, side by side. */
-async function storeRdb(file: string, target: RedisTarget, ctx: BackupContext) {
+type StoredRdb = Awaited<ReturnType<SnapshotWriter["storeStream"]>> & { report: RdbReport };
+
+/**
+ * BGSAVE, storing the RDB while Redis writes it (see RdbFollower). When the file that was
+ * followed is not the dump Redis ended up with, or none could be followed, the dump is read
+ * after the save instead; when that is not the file Redis just wrote either (dataDirectory
+ * wrong), nothing is stored and the caller fetches it over replication.
+ */
+async function saveAndStore(
+  client: Redis,
+  local: string,
+  label: string,
+  target: RedisTarget,
+  ctx: BackupContext,
+): Promise<{ stored?: StoredRdb; bgsaveSeconds: number; followed: boolean }> {
+  const follower = new RdbFollower(path.dirname(local));
+  const save = runBgsave({
+    client,
+    label,
+    logger: ctx.logger,
+    signal: ctx.signal,
+    beforeRequest: () => follower.arm(),
+  });
+  save.catch(() => undefined);
+  const handle = await follower.open(save, ctx.signal);
+  let stored: StoredRdb | undefined;
+  if (handle) {
+    try {
+      stored = await storeRdbHandle(handle, target, ctx, {
+        source: followFile(handle, save, ctx.signal),
+        isTheDump: async () => {
+          const [mine, dump] = [await handle.stat(), await fs.stat(local).catch(() => undefined)];
+          return (
+            dump !== undefined && dump.ino === mine.ino && dump.dev === mine.dev && dump.size === mine.size
+          );
+        },
+      });
+    } finally {
+      await handle.close();
+    }
+    if (!stored)
+      ctx.logger.warn(`${target.name}: the RDB read while Redis wrote it is not ${local}; reading ${local}`);
+  }
+  const done = await save;
+  const followed = stored !== undefined;
+  if (!stored) {
+    const st = await fs.stat(local).catch(() => undefined);
+    if (st && st.mtimeMs >= done.requestedAt - MTIME_SLACK_MS) {
+      stored = await storeRdbFile(local, target, ctx);
+    } else {
+      ctx.logger.warn(
+        `${target.name}: ${local} is not the RDB Redis at ${label} just wrote (${st ? "older" : "missing"}); is dataDirectory right? Fetching it over replication instead`,
+      );
+    }
+  }
+  return { ...(stored ? { stored } : {}), bgsaveSeconds: done.seconds, followed };
+}
+
+/** Stores a finished RDB file. */
+async function storeRdbFile(file: string, target: RedisTarget, ctx: BackupContext): Promise<StoredRdb> {
   const handle = await fs.open(file, "r");
   try {
-    const st = await handle.stat({ bigint: true });
-    const stream = handle.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false });
-    stream.on("data", (buf) => ctx.progress.add(buf.length));
-    const [stored, report] = await settleBoth(
-      ctx.writer.storeStream(stream),
-      checkRdb(`/proc/${process.pid}/fd/${handle.fd}`, {
-        label: `the RDB of target "${target.name}"`,
-        ...(target.binDir ? { binDir: target.binDir } : {}),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      }),
-    );
-    await ctx.writer.addEntry({
-      path: RDB_ENTRY_PATH,
-      type: "file",
-      mode: 0o600,
-      uid: 0,
-      gid: 0,
-      mtimeNs: st.mtimeNs.toString(),
-      size: stored.size,
-      chunks: stored.chunks,
-      sha256: stored.sha256,
-    });
-    ctx.progress.add(0, 1);
-    return { ...stored, report };
+    const source = handle.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false });
+    return (await storeRdbHandle(handle, target, ctx, { source }))!;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Stores the RDB of an open file from `source` while redis-check-rdb validates the very
+ * same bytes (fed through its stdin), then adds its entry — unless `isTheDump` says the file
+ * is not the one to keep, in which case undefined is returned and nothing is added.
+ */
+async function storeRdbHandle(
+  handle: fs.FileHandle,
+  target: RedisTarget,
+  ctx: BackupContext,
+  options: { source: AsyncIterable<Buffer>; isTheDump?: () => Promise<boolean> },
+): Promise<StoredRdb | undefined> {
+  const check = new PassThrough({ highWaterMark: 4 << 20 });
+  check.on("error", () => undefined); // a checker that exits early reports through its exit status
+  const [stored, report] = await settleBoth(
+    ctx.writer.storeStream(teeInto(options.source, check, ctx)),
+    checkRdb(`/proc/${process.pid}/fd/${handle.fd}`, {
+      label: `the RDB of target "${target.name}"`,
+      input: check,
+      ...(target.binDir ? { binDir: target.binDir } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    }),
+  );
+  if (options.isTheDump && !(await options.isTheDump())) return undefined;
+  const st = await handle.stat({ bigint: true });
+  await ctx.writer.addEntry({
+    path: RDB_ENTRY_PATH,
+    type: "file",
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    mtimeNs: st.mtimeNs.toString(),
+    size: stored.size,
+    chunks: stored.chunks,
+    sha256: stored.sha256,
+  });
+  ctx.progress.add(0, 1);
+  return { ...stored, report };
+}
+
+/** Passes buffers through, writing each to `sink` too (waiting while it is full), and counts progress. */
+async function* teeInto(
+  source: AsyncIterable<Buffer>,
+  sink: PassThrough,
+  ctx: BackupContext,
+): AsyncGenerator<Buffer> {
+  try {
+    for await (const buf of source) {
+      ctx.progress.add(buf.length);
+      if (!sink.destroyed && !sink.write(buf)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            sink.off("drain", done).off("close", done);
+            resolve();
+          };
+          sink.on("drain", done).on("close", done);
+        });
+      }
+      yield buf;
+    }
+    sink.end();
+  } catch (err) {
+    sink.destroy();
+    throw err;
   }
 }
 

@@ -12,6 +12,8 @@ export interface BgsaveOptions {
   label: string;
   logger: Logger;
   signal?: AbortSignal;
+  /** Called just before BGSAVE is sent (after any save already running has ended). */
+  beforeRequest?: () => Promise<void>;
 }
 
 export interface BgsaveResult {
@@ -41,6 +43,7 @@ export async function runBgsave(options: BgsaveOptions): Promise<BgsaveResult> {
     logger.info(`Redis at ${label}: a background save is already running; waiting for it, then saving anew`);
     before = await waitFor(client, signal, (info) => info.rdb_bgsave_in_progress === "0");
   }
+  await options.beforeRequest?.();
   const requestedAt = Date.now();
   const reply = await requestSave(client, label, signal);
   logger.debug(`Redis at ${label}: BGSAVE: ${reply}`);

@@ -1,5 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import { OperationError } from "../../errors.js";
 import { CommandFailedError, describeFailure, runCommand } from "../../util/subprocess.js";
 import type { Keyspace } from "./info.js";
@@ -28,14 +29,22 @@ export function toolPath(binDir: string | undefined, tool: string): string {
  * key counts from the RESIZEDB records that follow each database selector, at the offsets
  * redis-check-rdb reports. Throws E_RDB_INVALID naming the file when the check fails.
  * `file` may be `/proc/self/fd/N`-style: the check then reads exactly the inode we hold open.
+ * With `input`, redis-check-rdb reads the RDB from that stream (as it is being stored) and
+ * `file` is only read afterwards for the key counts.
  */
 export async function checkRdb(
   file: string,
-  options: { binDir?: string; signal?: AbortSignal; label?: string },
+  options: { binDir?: string; signal?: AbortSignal; label?: string; input?: Readable },
 ): Promise<RdbReport> {
   const label = options.label ?? file;
-  const result = await runCommand([toolPath(options.binDir, "redis-check-rdb"), file], {
+  const tool = toolPath(options.binDir, "redis-check-rdb");
+  // redis-check-rdb reads a path; /dev/stdin works only on a real pipe, and a child's
+  // stdin from Node is a socket: `cat` puts a pipe in between (the tool path is an
+  // argument of sh, never part of the script).
+  const argv = options.input ? ["sh", "-c", 'cat | exec "$0" /dev/stdin', tool] : [tool, file];
+  const result = await runCommand(argv, {
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.input ? { input: options.input } : {}),
   });
   const out = `${result.stdout}\n${result.stderrTail}`;
   if (result.exitCode !== 0 || !out.includes("RDB looks OK")) {

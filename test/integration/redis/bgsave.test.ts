@@ -81,4 +81,33 @@ describe("BGSAVE completion", () => {
     const shown = await prsJson<{ metadata: { rdbSource: string } }>(ws, ["show", snap!.id]);
     expect(shown.metadata.rdbSource).toBe("replication");
   });
+
+  it("stores the RDB while Redis writes it, byte-identical to the dump Redis ends up with", async () => {
+    const s = await slowServer(); // ~1 s save: the temp file is followed as it grows
+    const ws = await redisWorkspace([`url: ${s.url}`, `dataDirectory: ${s.dir}`]);
+    cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
+    expect((await prs(ws, ["init"])).exitCode).toBe(0);
+    const [snap] = await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
+    const shown = await prsJson<{ metadata: { rdbFollowed: boolean; rdbSource: string; rdbKeys: number } }>(
+      ws,
+      ["show", snap!.id],
+    );
+    expect(shown.metadata).toMatchObject({ rdbFollowed: true, rdbSource: "data-directory", rdbKeys: 1604 });
+    const out = path.join(ws.dir, "out.rdb");
+    expect((await prs(ws, ["restore", "redis", "--to", out])).exitCode).toBe(0);
+    expect((await fs.readFile(out)).equals(await fs.readFile(path.join(s.dir, "dump.rdb")))).toBe(true);
+  });
+
+  it("a fast save that ends before its file is seen is read after it, as before", async () => {
+    const s = await ScratchRedis.start();
+    cleanups.push(() => s.close());
+    await fillSample(s.port, undefined, 5);
+    const ws = await redisWorkspace([`url: ${s.url}`, `dataDirectory: ${s.dir}`]);
+    cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
+    expect((await prs(ws, ["init"])).exitCode).toBe(0);
+    const [snap] = await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
+    const out = path.join(ws.dir, "out.rdb");
+    expect((await prs(ws, ["restore", "redis", "--snapshot", snap!.id, "--to", out])).exitCode).toBe(0);
+    expect((await fs.readFile(out)).equals(await fs.readFile(path.join(s.dir, "dump.rdb")))).toBe(true);
+  });
 });

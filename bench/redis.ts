@@ -207,7 +207,13 @@ async function runRedis(context: BenchContext): Promise<SectionResult> {
       },
     });
     await ours.run("init");
-    const saveSeconds = await bgsaveAlone(server.port);
+    // BGSAVE's own time varies by a third from run to run here: take the median of three.
+    const saves = [
+      await bgsaveAlone(server.port),
+      await bgsaveAlone(server.port),
+      await bgsaveAlone(server.port),
+    ];
+    const saveSeconds = saves.sort((a, b) => a - b)[1]!;
     const rdbBytes = (await stat(join(server.dir, "dump.rdb"))).size;
 
     const rb1 = await step(context, "runbook first backup", () =>
@@ -265,8 +271,8 @@ async function runRedis(context: BenchContext): Promise<SectionResult> {
       notes: [
         `Dataset: ${keys} keys (50% strings of JSON, 20% hashes, 10% lists, 10% sets, 10% sorted sets; 25% with a TTL), ` +
           `used_memory ${(usedMemory / 1e6).toFixed(0)} MB, RDB ${(rdbBytes / 1e6).toFixed(0)} MB; chunking: ${chunkingNote}.`,
-        `BGSAVE alone: ${saveSeconds.toFixed(2)} s; ours first backup / BGSAVE = ${(our1.wallSeconds / saveSeconds).toFixed(2)}× ` +
-          `(target ≤ 1.3×; ours includes process start, BGSAVE, chunking, hashing, zstd, redis-check-rdb and the fsyncs).`,
+        `BGSAVE alone (median of 3): ${saveSeconds.toFixed(2)} s; ours first backup / BGSAVE = ${(our1.wallSeconds / saveSeconds).toFixed(2)}× ` +
+          `(target ≤ 1.3×; ours includes process start, BGSAVE, and storing and redis-check-rdb of the RDB while Redis writes it, and the fsyncs).`,
         `Stored: ours first = ${pct(stored1, rbStored1)} of the runbook's gzip; second backup stored ${pct(stored2, stored1)} of the first (target < 30%).`,
         `Restores checked with redis-check-rdb: runbook ${rbKeys} keys, ours ${ourKeys} keys (manifest: ${manifest.metadata.rdbKeys}).`,
       ],

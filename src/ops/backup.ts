@@ -89,7 +89,8 @@ async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConf
     if (await repo.upgradeFormat()) {
       ctx.logger.info(`repository upgraded to format ${repo.header.version} (packs of small chunks)`);
     }
-    await repo.chunks.loadIndex();
+    // Loaded while the engine starts (a BGSAVE, a pg_dump): every dedup check awaits it.
+    repo.chunks.loadIndex().catch(() => undefined);
     const writer = new SnapshotWriter(repo, {
       target: target.name,
       type: target.type,

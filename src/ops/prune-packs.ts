@@ -22,6 +22,8 @@ export interface PackPrunePlan {
   deadChunks: number;
   /** Bytes freed: exact for removed packs, an estimate (dead share) for repacked ones. */
   reclaimableBytes: number;
+  /** Chunks held by packs that stay as they are: a rewrite does not copy them again. */
+  keptChunks: ReadonlySet<string>;
 }
 
 /** Decides each pack's fate from the set of referenced chunk ids. */
@@ -33,7 +35,11 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
     repairIndexes: [],
     deadChunks: 0,
     reclaimableBytes: 0,
+    keptChunks: new Set(),
   };
+  const kept: PackInfo[] = [];
+  const repackDead = new Map<string, number>();
+  const repackEstimate = new Map<string, number>();
   for (const pack of catalog.packs.values()) {
     let live = 0;
     let total = 0;
@@ -45,19 +51,48 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
         else dead += 1;
       }
     }
-    if (live === 0) {
+    if (catalog.incomplete.has(pack.id)) {
+      // Frames that did not decode are missing from its rebuilt index: what they hold is
+      // unknown, so the pack is never deleted or rewritten (verify reports the damage).
+      kept.push(pack);
+    } else if (live === 0) {
       plan.remove.push(pack);
       plan.deadChunks += dead;
       plan.reclaimableBytes += pack.size + pack.indexSize;
     } else if (live < total * REPACK_LIVE_RATIO) {
       plan.repack.push(pack);
-      plan.deadChunks += dead;
-      plan.reclaimableBytes += Math.round(pack.size * (1 - live / total));
-    } else if (catalog.rebuilt.has(pack.id)) {
-      plan.repairIndexes.push(pack);
+      repackDead.set(pack.id, dead);
+      repackEstimate.set(pack.id, Math.round(pack.size * (1 - live / total)));
+    } else {
+      kept.push(pack);
+      if (catalog.rebuilt.has(pack.id)) plan.repairIndexes.push(pack);
     }
   }
+  // A pack to rewrite whose live chunks all sit in kept packs already (a prune killed after
+  // writing the new packs, or two backups that stored the same chunks) is simply removed.
+  const keptChunks = chunkIdsOf(kept);
+  plan.repack = plan.repack.filter((pack) => {
+    const needed = pack.index.frames.some((f) =>
+      f.chunks.some(([id]) => referenced.has(id) && !keptChunks.has(id)),
+    );
+    plan.deadChunks += repackDead.get(pack.id)!;
+    if (needed) {
+      plan.reclaimableBytes += repackEstimate.get(pack.id)!;
+      return true;
+    }
+    plan.remove.push(pack);
+    plan.reclaimableBytes += pack.size + pack.indexSize;
+    return false;
+  });
+  plan.keptChunks = keptChunks;
   return plan;
+}
+
+function chunkIdsOf(packs: readonly PackInfo[]): Set<string> {
+  const ids = new Set<string>();
+  for (const pack of packs)
+    for (const frame of pack.index.frames) for (const [id] of frame.chunks) ids.add(id);
+  return ids;
 }
 
 /**
@@ -78,7 +113,7 @@ export async function applyPackPrune(
     logger.warn(`pack ${pack.id} had lost its index; rebuilt it from the pack`);
   }
   if (plan.repack.length > 0) {
-    const written = await rewriteLiveChunks(repo, plan.repack, referenced);
+    const written = await rewriteLiveChunks(repo, plan.repack, referenced, plan.keptChunks);
     freed -= written;
     logger.info(
       `rewrote the live chunks of ${plan.repack.length} mostly unused pack(s) into ${written} bytes`,
@@ -104,9 +139,10 @@ async function rewriteLiveChunks(
   repo: Repository,
   packs: PackInfo[],
   referenced: ReadonlySet<string>,
+  keptChunks: ReadonlySet<string>,
 ): Promise<number> {
   const builder = new PackBuilder((plain) => repo.chunks.encodeFrame(plain));
-  const copied = new Set<string>();
+  const copied = new Set<string>(keptChunks);
   let written = 0;
   const write = async (sealed: SealedPack) => {
     written += (await putPack(repo.backend, sealed)).bytes;

@@ -43,6 +43,7 @@ export class ChunkStore {
   readonly #compressor = new Compressor();
   readonly #decompressor = new Decompressor();
   #known: Set<string> | undefined;
+  #loading: Promise<Set<string>> | undefined;
   #catalog: Promise<PackCatalog> | undefined;
   #loadedCatalog: PackCatalog | undefined;
   readonly #frames = new Map<string, Promise<Buffer>>();
@@ -56,9 +57,16 @@ export class ChunkStore {
    * Lists stored chunk ids once (chunk objects and every pack index), so dedup checks do
    * not hit the backend per chunk. Returns the ids of chunk objects.
    */
-  async loadIndex(): Promise<Set<string>> {
+  loadIndex(): Promise<Set<string>> {
+    this.#loading ??= this.#loadIndex().catch((err: unknown) => {
+      this.#loading = undefined;
+      throw err;
+    });
+    return this.#loading;
+  }
+
+  async #loadIndex(): Promise<Set<string>> {
     await this.packs();
-    if (this.#known) return this.#known;
     const known = new Set<string>();
     for await (const key of this.#backend.listKeys("data/")) {
       const id = key.slice(key.lastIndexOf("/") + 1);

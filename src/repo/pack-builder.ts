@@ -118,16 +118,18 @@ export class PackBuilder {
 }
 
 /**
- * Writes a pack, then its index (both deferred: durable at the next flush). Readers
- * ignore an index whose pack is absent, so whichever rename a crash interrupts, no chunk
- * is ever believed stored that is not. Returns the bytes written.
+ * Writes a pack (durably), then its index (deferred: durable and visible at the next
+ * flush). An index is thus never visible before its pack is durable, and a pack without
+ * its index is found by its trailer. Returns the bytes written.
  */
 export async function putPack(
   backend: Backend,
   sealed: SealedPack,
 ): Promise<{ bytes: number; indexSize: number }> {
   const indexBody = encodePackIndex(sealed.index);
-  await backend.put(packKey(sealed.id), sealed.body, { deferred: true });
+  // The pack is made durable now (while the backup goes on), not in the commit's one sync:
+  // a few large files cost little to fsync one by one, and the commit then waits for less.
+  await backend.put(packKey(sealed.id), sealed.body);
   await backend.put(packIndexKey(sealed.id), indexBody, { deferred: true });
   const indexSize = indexBody.length;
   return { bytes: sealed.bytes + indexSize, indexSize };

@@ -57,6 +57,8 @@ export class PackCatalog {
   readonly orphanPacks: string[] = [];
   /** Packs whose index object was missing or unreadable and was rebuilt from the pack; prune writes it back. */
   readonly rebuilt = new Set<string>();
+  /** Rebuilt packs with frames that did not decode: their content is not fully known. */
+  readonly incomplete = new Set<string>();
   /** Index objects without their pack. */
   readonly orphanIndexes: string[] = [];
   /** Packs whose index could be read neither from its object nor from the trailer. */
@@ -80,7 +82,7 @@ export class PackCatalog {
       const indexObject = indexObjects.get(id);
       let index: PackIndex;
       try {
-        index = await readIndex(backend, id, pack.size, indexObject !== undefined, catalog.rebuilt);
+        index = await readIndex(backend, id, pack.size, indexObject !== undefined, catalog);
       } catch (err) {
         if (indexObject) catalog.unreadable.push({ pack: id, message: (err as Error).message });
         else catalog.orphanPacks.push(id);
@@ -125,7 +127,7 @@ async function readIndex(
   id: string,
   packSize: number,
   hasObject: boolean,
-  rebuilt: Set<string>,
+  catalog: PackCatalog,
 ): Promise<PackIndex> {
   let first: unknown = new Error("its index object is missing");
   if (hasObject) {
@@ -136,8 +138,9 @@ async function readIndex(
     }
   }
   try {
-    const index = await rebuildIndex(backend, id, packSize);
-    rebuilt.add(id);
+    const { index, skippedFrames } = await rebuildIndexFrom(backend, id, packSize);
+    catalog.rebuilt.add(id);
+    if (skippedFrames > 0) catalog.incomplete.add(id);
     return index;
   } catch {
     throw new Error(`index of pack ${id} is unreadable: ${(first as Error).message}`);
@@ -150,6 +153,14 @@ async function readIndex(
  * are then missing, which verify reports, rather than trusted.
  */
 export async function rebuildIndex(backend: Backend, id: string, packSize: number): Promise<PackIndex> {
+  return (await rebuildIndexFrom(backend, id, packSize)).index;
+}
+
+async function rebuildIndexFrom(
+  backend: Backend,
+  id: string,
+  packSize: number,
+): Promise<{ index: PackIndex; skippedFrames: number }> {
   const key = packKey(id);
   if (packSize < TRAILER_FIXED_BYTES) throw new Error(`pack ${id} is too short to hold a trailer`);
   const tail = await backend.getRange(key, packSize - TRAILER_FIXED_BYTES, TRAILER_FIXED_BYTES);
@@ -159,6 +170,7 @@ export async function rebuildIndex(backend: Backend, id: string, packSize: numbe
   if (start < 0) throw new Error(`pack ${id} trailer length is out of range`);
   const layout = decodePackLayout(await backend.getRange(key, start, length), id);
   const frames: PackFrame[] = [];
+  let skippedFrames = 0;
   for (const frame of layout.frames) {
     try {
       const body = await backend.getRange(key, frame.offset, frame.length);
@@ -169,11 +181,11 @@ export async function rebuildIndex(backend: Backend, id: string, packSize: numbe
         chunks.push([chunkId(plain.subarray(at, at + size)), size]);
         at += size;
       }
-      if (at !== plain.length) continue;
+      if (at !== plain.length) throw new Error("frame size does not match its chunks");
       frames.push({ offset: frame.offset, length: frame.length, encoding: frame.encoding, chunks });
     } catch {
-      // an undecodable frame: its chunks stay unknown
+      skippedFrames += 1; // an undecodable frame: its chunks stay unknown
     }
   }
-  return { version: 1, pack: id, frames };
+  return { index: { version: 1, pack: id, frames }, skippedFrames };
 }

@@ -112,7 +112,8 @@ export class SnapshotWriter {
   }
 
   /** True when every chunk is stored (so a parent's entry can be reused without reading the source). */
-  hasChunks(ids: readonly string[]): boolean {
+  async hasChunks(ids: readonly string[]): Promise<boolean> {
+    await this.#repo.chunks.loadIndex();
     return ids.every((id) => this.#repo.chunks.has(id) || this.#pending.has(id));
   }
 

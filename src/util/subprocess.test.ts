@@ -49,7 +49,7 @@ describe("subprocess", () => {
   });
 
   it("streams stdout and feeds stdin", async () => {
-    const { stdout, done } = spawnStreaming([path.join(bin, "cat-stdin")], { input: "hello stream" });
+    const { stdout, done } = await spawnStreaming([path.join(bin, "cat-stdin")], { input: "hello stream" });
     expect(await text(stdout)).toBe("hello stream");
     expect((await done).exitCode).toBe(0);
   });

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { execa, type ResultPromise } from "execa";
+import type { ResultPromise } from "execa";
 import { OperationError } from "../errors.js";
 
 /**
@@ -36,6 +36,13 @@ export interface RunResult {
 }
 
 const STDERR_TAIL_BYTES = 4096;
+
+/**
+ * execa is loaded on first use: it is the heaviest module of a command's start-up, and a
+ * Redis backup, say, first runs a tool only once its BGSAVE is under way.
+ */
+let execaModule: Promise<typeof import("execa")> | undefined;
+const loadExeca = () => (execaModule ??= import("execa"));
 const KILL_GRACE_MS = 5000;
 
 /** A tool ran but failed: the message names the tool, the exit status and its last stderr line. */
@@ -104,6 +111,7 @@ export function describeFailure(result: RunResult): string {
 export async function runCommand(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error("internal: runCommand needs a command");
+  const { execa } = await loadExeca();
   const child = execa(file, args, {
     ...execaOptions(options),
     input: inputOf(options),
@@ -132,12 +140,13 @@ export async function runChecked(
  * Starts a command whose stdout is consumed as a stream (a dump). `done` settles when
  * the child has exited; it never rejects for a non-zero exit — the caller decides.
  */
-export function spawnStreaming(
+export async function spawnStreaming(
   argv: readonly string[],
   options: RunOptions = {},
-): { stdout: Readable; done: Promise<RunResult> } {
+): Promise<{ stdout: Readable; done: Promise<RunResult> }> {
   const [file, ...args] = argv;
   if (!file) throw new Error("internal: spawnStreaming needs a command");
+  const { execa } = await loadExeca();
   const child = execa(file, args, {
     ...execaOptions(options),
     input: inputOf(options),

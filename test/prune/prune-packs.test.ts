@@ -247,6 +247,26 @@ describe("prune with packs", () => {
     expect(frames).toContainEqual([ids.keepTxt]);
   });
 
+  it("after a prune killed between writing the rewritten pack and deleting the old one, the next prune deletes the old one without copying again", async () => {
+    const { dir, src, config, repo, packs, expected, snapshots } = await threeSnapshots();
+    const p2 = packs[1]!;
+    const p2Index = path.join(repo, "index", `${packId(p2)}.json.zst`);
+    const [packBody, indexBody] = [await fs.readFile(p2), await fs.readFile(p2Index)];
+    await cliJson<PruneJson>(config, "prune");
+    const afterFirst = await packFiles(repo);
+    // As if the kill came before the old pack and its index were deleted.
+    await fs.writeFile(p2, packBody);
+    await fs.writeFile(p2Index, indexBody);
+
+    const second = await cliJson<PruneJson>(config, "prune");
+    expect(second.reclaimedBytes).toBe(packBody.length + indexBody.length);
+    expect(await packFiles(repo)).toEqual(afterFirst); // no third copy of keep.bin / keep.txt
+    const counts = new Map<string, number>();
+    for (const c of await storedChunks(repo)) counts.set(c.id, (counts.get(c.id) ?? 0) + 1);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    expect(await restoreAndRead(config, dir, src, snapshots[2]!)).toEqual(expected);
+  });
+
   it("never deletes a pack whose lost index could be rebuilt from its trailer while a kept snapshot needs its chunks", async () => {
     const { dir, src, config } = await workspace("{keepLast: 1}");
     dirs.push(dir);
@@ -365,5 +385,40 @@ describe("planPackPrune", () => {
     expect(plan.deadChunks).toBe(3);
     // The dead pack and its index, plus the dead share of the rewritten one.
     expect(plan.reclaimableBytes).toBe(1100 + Math.round(1000 * 0.51));
+  });
+
+  it("never removes or rewrites a pack whose rebuilt index lacks frames that did not decode", () => {
+    const catalog = new PackCatalog();
+    catalog.add(pack("g", [["g1", 100]])); // nothing known live, but a lost frame may hold live chunks
+    catalog.add(
+      pack("h", [
+        ["h1", 10],
+        ["h2", 90],
+      ]),
+    ); // 10% live
+    catalog.rebuilt.add("g".repeat(32));
+    catalog.incomplete.add("g".repeat(32));
+    catalog.rebuilt.add("h".repeat(32));
+    catalog.incomplete.add("h".repeat(32));
+    const plan = planPackPrune(catalog, new Set(["h1"]));
+    expect(plan.remove).toEqual([]);
+    expect(plan.repack).toEqual([]);
+    expect(plan.reclaimableBytes).toBe(0);
+  });
+
+  it("removes instead of rewriting a mostly dead pack whose live chunks a kept pack holds already", () => {
+    const catalog = new PackCatalog();
+    catalog.add(
+      pack("k", [
+        ["k1", 10],
+        ["k2", 90],
+      ]),
+    ); // 10% live, k1 also in pack m
+    catalog.add(pack("m", [["k1", 10]])); // all live
+    const plan = planPackPrune(catalog, new Set(["k1"]));
+    expect(plan.repack).toEqual([]);
+    expect(plan.remove.map((p) => p.id)).toEqual(["k".repeat(32)]);
+    expect(plan.reclaimableBytes).toBe(1100);
+    expect(plan.deadChunks).toBe(1);
   });
 });

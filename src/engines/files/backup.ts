@@ -113,7 +113,7 @@ async function toEntry(
   if (stat.isSymbolicLink())
     return { ...baseOf(item), type: "symlink", target: await fs.readlink(item.path) };
   const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
-  if (previous && isUnchanged(previous, item, identity) && writer.hasChunks(previous.chunks)) {
+  if (previous && isUnchanged(previous, item, identity) && (await writer.hasChunks(previous.chunks))) {
     counters.reusedFiles += 1;
     return { ...baseOf(item), type: "file", ...identity, chunks: previous.chunks, sha256: previous.sha256 };
   }

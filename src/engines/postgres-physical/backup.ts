@@ -58,7 +58,7 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
     `--checkpoint=${target.checkpoint}`,
     `--label=prs-backup ${writer.id}`,
   ];
-  const child = spawnStreaming(argv, {
+  const child = await spawnStreaming(argv, {
     env: conn.toolEnv,
     signal: ctx.signal,
     ...(conn.password ? { redact: [conn.password] } : {}),

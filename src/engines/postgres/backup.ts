@@ -97,7 +97,7 @@ async function dumpWithCounts(
     "-d",
     endpoint.database,
   ]);
-  const child = spawnStreaming(argv, toolOptions(endpoint, { signal }));
+  const child = await spawnStreaming(argv, toolOptions(endpoint, { signal }));
   const settled = child.done.catch((err: unknown) => err as Error);
   try {
     const [dump, tables] = await Promise.all([

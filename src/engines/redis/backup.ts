@@ -10,6 +10,7 @@ import { connectRedis, redisError, resolveEndpoint } from "./connection.js";
 import { numberField, parseKeyspace, readInfo } from "./info.js";
 import { checkRdb, type RdbReport } from "./rdb-check.js";
 import { followFile, RdbFollower } from "./rdb-follow.js";
+import { lowerPriority } from "../../util/priority.js";
 import { fetchRdb } from "./rdb-fetch.js";
 import type { RedisTarget } from "./target.js";
 
@@ -17,6 +18,8 @@ import type { RedisTarget } from "./target.js";
 export const RDB_ENTRY_PATH = "/dump.rdb";
 /** A file older than the save request by more than this is not the one Redis just wrote. */
 const MTIME_SLACK_MS = 2000;
+/** Nice levels added while Redis's save child runs. */
+const SAVE_NICE = 10;
 
 /**
  * Backs up a Redis server: BGSAVE and read the RDB from the data directory, or fetch one over
@@ -123,6 +126,24 @@ async function saveAndStore(
   ctx: BackupContext,
 ): Promise<{ stored?: StoredRdb; bgsaveSeconds: number; followed: boolean }> {
   const follower = new RdbFollower(path.dirname(local));
+  // Redis's save child gets a core to itself: storing and checking what it writes follows
+  // at a lower priority, so the save takes as long as it would alone.
+  const restorePriority = lowerPriority(SAVE_NICE);
+  try {
+    return await followSave(client, local, label, target, ctx, follower);
+  } finally {
+    restorePriority();
+  }
+}
+
+async function followSave(
+  client: Redis,
+  local: string,
+  label: string,
+  target: RedisTarget,
+  ctx: BackupContext,
+  follower: RdbFollower,
+): Promise<{ stored?: StoredRdb; bgsaveSeconds: number; followed: boolean }> {
   const save = runBgsave({
     client,
     label,
@@ -134,16 +155,20 @@ async function saveAndStore(
   const handle = await follower.open(save, ctx.signal);
   let stored: StoredRdb | undefined;
   if (handle) {
+    const isTheDump = async () => {
+      const [mine, dump] = [await handle.stat(), await fs.stat(local).catch(() => undefined)];
+      return dump !== undefined && dump.ino === mine.ino && dump.dev === mine.dev && dump.size === mine.size;
+    };
     try {
       stored = await storeRdbHandle(handle, target, ctx, {
         source: followFile(handle, save, ctx.signal),
-        isTheDump: async () => {
-          const [mine, dump] = [await handle.stat(), await fs.stat(local).catch(() => undefined)];
-          return (
-            dump !== undefined && dump.ino === mine.ino && dump.dev === mine.dev && dump.size === mine.size
-          );
-        },
+        isTheDump,
       });
+    } catch (err) {
+      // The save's own failure, or a followed file that is the dump, is the answer; a file
+      // that turns out to be another save's (redis-check-rdb saw it end early) is not.
+      await save;
+      if (await isTheDump()) throw err;
     } finally {
       await handle.close();
     }

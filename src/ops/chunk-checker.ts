@@ -92,6 +92,10 @@ export class ChunkChecker {
   async #checkOnce(id: string): Promise<string | null> {
     const stored = this.#listing.get(id);
     if (!stored) return `chunk ${id} is missing from the repository`;
+    const ref = this.#repo.chunks.locate(id)?.frame.ref;
+    if (ref !== undefined && !this.#listing.has(ref)) {
+      return `chunk ${id} is stored against chunk ${ref}, which is missing from the repository`;
+    }
     if (!this.#selected(id, stored)) {
       this.skipped += 1;
       return null;

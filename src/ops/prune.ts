@@ -118,6 +118,11 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
       `pack ${id} has neither an index nor a readable trailer; kept — run \`prs-backup verify\``,
     );
   }
+  // A chunk stored against another (a `zstd-ref` frame) needs that one too.
+  for (const id of [...referenced]) {
+    const ref = packCatalog.chunks.get(id)?.frame.ref;
+    if (ref !== undefined) referenced.add(ref);
+  }
   const packPlan = planPackPrune(packCatalog, referenced);
   reclaimedBytes += packPlan.reclaimableBytes;
 

@@ -3,7 +3,7 @@ import { Compressor, Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
 import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
-import { packKey, type FrameEncoding } from "./pack-format.js";
+import { packKey } from "./pack-format.js";
 
 export { chunkId, sha256Hex };
 
@@ -42,6 +42,9 @@ export class ChunkStore {
   readonly #backend: Backend;
   readonly #compressor = new Compressor();
   readonly #decompressor = new Decompressor();
+  /** Separate contexts for `zstd-ref` frames: each call loads its own dictionary. */
+  readonly #refCompressor = new Compressor();
+  readonly #refDecompressor = new Decompressor();
   #known: Set<string> | undefined;
   #loading: Promise<Set<string>> | undefined;
   #catalog: Promise<PackCatalog> | undefined;
@@ -51,6 +54,7 @@ export class ChunkStore {
   constructor(backend: Backend, options: { compressionLevel?: number } = {}) {
     this.#backend = backend;
     this.#compressor.setParameters({ compressionLevel: options.compressionLevel ?? 3 });
+    this.#refCompressor.setParameters({ compressionLevel: options.compressionLevel ?? 3 });
   }
 
   /**
@@ -134,9 +138,20 @@ export class ChunkStore {
    * Encodes a frame of a pack (several chunks' plain bytes): zstd when it shrinks them,
    * with the same sample test as a chunk.
    */
-  encodeFrame(plain: Buffer): { encoding: FrameEncoding; body: Uint8Array } {
+  encodeFrame(plain: Buffer): { encoding: "zstd" | "raw"; body: Uint8Array } {
     const [tag, payload] = this.encode(plain) as [Uint8Array, Uint8Array];
     return tag === ZSTD_TAG ? { encoding: "zstd", body: payload } : { encoding: "raw", body: payload };
+  }
+
+  /** Compresses a chunk with another chunk's plain bytes as the dictionary (a `zstd-ref` frame). */
+  encodeRef(data: Uint8Array, base: Uint8Array): Uint8Array {
+    this.#refCompressor.loadDictionary(base);
+    return this.#refCompressor.compress(data);
+  }
+
+  /** Where a packed chunk is (undefined for a chunk object or an unknown id). Needs the catalog loaded. */
+  locate(id: string): ChunkLocation | undefined {
+    return this.#loadedCatalog?.chunks.get(id);
   }
 
   /** Reads a chunk, decodes it and checks its hash. Throws RepoCorruptError naming the chunk. */
@@ -204,7 +219,13 @@ export class ChunkStore {
       });
     }
     if (ref.encoding === "raw") return body;
+    // A ref frame's dictionary is another chunk, read (and hash-checked) first.
+    const base = ref.encoding === "zstd-ref" ? await this.get(ref.ref!) : undefined;
     try {
+      if (base) {
+        this.#refDecompressor.loadDictionary(base);
+        return this.#refDecompressor.decompress(body);
+      }
       return this.#decompressor.decompress(body);
     } catch (err) {
       throw new RepoCorruptError(

@@ -295,6 +295,27 @@ describe("PackBuilder", () => {
     checkPackBytes(sealed, new Map(chunks.map((c) => [c.id, c.data])));
   });
 
+  it("addRef seals the frame being filled and adds a zstd-ref frame that the trailer rebuilds with its ref and id", async () => {
+    const backend = new LocalBackend(path.join(dir, "repo"));
+    const store = new ChunkStore(backend);
+    const builder = new PackBuilder(zstdEncoder, { frameTargetBytes: 1 << 20, packTargetBytes: 1 << 30 });
+    const base = Buffer.from("the previous version of a piece of a file\n".repeat(100));
+    const next = Buffer.from(base.toString().replace("previous", "next"));
+    builder.add(sha(base), base);
+    const body = store.encodeRef(next, base);
+    expect(body.length * 8).toBeLessThan(next.length);
+    expect(builder.addRef(sha(next), next.length, body, sha(base))).toBeUndefined();
+    const sealed = builder.finish()!;
+    expect(sealed.index.frames.map((f) => [f.encoding, f.ref, f.chunks])).toEqual([
+      ["zstd", undefined, [[sha(base), base.length]]],
+      ["zstd-ref", sha(base), [[sha(next), next.length]]],
+    ]);
+    const packBytes = bodyOf(sealed);
+    await putPack(backend, sealed);
+    await backend.flush();
+    expect(await rebuildIndex(backend, sealed.id, packBytes.length)).toEqual(sealed.index);
+  });
+
   it("rebuildIndex refuses a pack whose trailer is gone, and leaves out a frame that no longer decodes", async () => {
     const backend = new LocalBackend(path.join(dir, "repo"));
     const builder = new PackBuilder(zstdEncoder, { frameTargetBytes: 1 << 20, packTargetBytes: 1 << 30 });

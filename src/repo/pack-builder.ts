@@ -7,13 +7,12 @@ import {
   packIndexKey,
   packKey,
   packTrailer,
-  type FrameEncoding,
   type PackFrame,
   type PackIndex,
 } from "./pack-format.js";
 
 /** Encodes a frame's plain bytes: zstd when it shrinks them, else raw. */
-export type FrameEncoder = (plain: Buffer) => { encoding: FrameEncoding; body: Uint8Array };
+export type FrameEncoder = (plain: Buffer) => { encoding: "zstd" | "raw"; body: Uint8Array };
 
 /** A finished pack, ready to be written: its body (frames + trailer) and its index. */
 export interface SealedPack {
@@ -69,6 +68,25 @@ export class PackBuilder {
    */
   endFrame(): SealedPack | undefined {
     if (this.#frameChunks.length > 0) this.#sealFrame();
+    return this.#packBytes >= this.#packTarget ? this.#sealPack() : undefined;
+  }
+
+  /**
+   * Adds a chunk already encoded against `ref` (a `zstd-ref` frame of its own, after the
+   * frame being filled is sealed). Returns a pack when full.
+   */
+  addRef(id: string, size: number, body: Uint8Array, ref: string): SealedPack | undefined {
+    if (this.#frameChunks.length > 0) this.#sealFrame();
+    this.#packFrames.push({
+      offset: this.#packBytes,
+      length: body.length,
+      encoding: "zstd-ref",
+      ref,
+      chunks: [[id, size]],
+    });
+    this.#packParts.push(body);
+    this.#packBytes += body.length;
+    this.#packChunks += 1;
     return this.#packBytes >= this.#packTarget ? this.#sealPack() : undefined;
   }
 

@@ -21,6 +21,8 @@ export interface FrameRef {
   offset: number;
   length: number;
   encoding: FrameEncoding;
+  /** The dictionary chunk of a `zstd-ref` frame. */
+  ref?: string;
 }
 
 /** Where a packed chunk's plain bytes are: a slice of its frame's decoded bytes. */
@@ -108,6 +110,7 @@ export class PackCatalog {
         offset: frame.offset,
         length: frame.length,
         encoding: frame.encoding,
+        ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
       };
       let start = 0;
       for (const [id, size] of frame.chunks) {
@@ -172,6 +175,22 @@ async function rebuildIndexFrom(
   const frames: PackFrame[] = [];
   let skippedFrames = 0;
   for (const frame of layout.frames) {
+    if (frame.encoding === "zstd-ref") {
+      // Decoding needs the ref chunk, which may live in another pack: its id is kept in the
+      // layout instead, and checked on every read like any chunk's.
+      const [id] = frame.ids ?? [];
+      const [size] = frame.sizes;
+      if (id === undefined || size === undefined || frame.ref === undefined) skippedFrames += 1;
+      else
+        frames.push({
+          offset: frame.offset,
+          length: frame.length,
+          encoding: frame.encoding,
+          ref: frame.ref,
+          chunks: [[id, size]],
+        });
+      continue;
+    }
     try {
       const body = await backend.getRange(key, frame.offset, frame.length);
       const plain = frame.encoding === "zstd" ? decompress(body) : body;

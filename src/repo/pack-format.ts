@@ -22,13 +22,20 @@ export const TRAILER_MAGIC = "PRSPACK1";
 /** Trailer: zstd frame of the layout JSON, then its length (u32 little-endian), then the magic. */
 export const TRAILER_FIXED_BYTES = 4 + TRAILER_MAGIC.length;
 
-export type FrameEncoding = "zstd" | "raw";
+/**
+ * `zstd` / `raw`: several consecutive chunks' plain bytes. `zstd-ref`: one chunk,
+ * compressed with another stored chunk (`ref`, never itself a `zstd-ref`) as zstd's
+ * dictionary — how a changed piece of a file is stored against its previous version.
+ */
+export type FrameEncoding = "zstd" | "raw" | "zstd-ref";
 
 /** One frame: where it is in the pack and the chunks it holds, in order, as [id, plain size]. */
 export interface PackFrame {
   offset: number;
   length: number;
   encoding: FrameEncoding;
+  /** The dictionary chunk of a `zstd-ref` frame. */
+  ref?: string;
   chunks: [string, number][];
 }
 
@@ -78,7 +85,8 @@ export function decodePackIndex(body: Buffer, expectedPack: string): PackIndex {
     if (
       !Number.isSafeInteger(frame.offset) ||
       !Number.isSafeInteger(frame.length) ||
-      (frame.encoding !== "zstd" && frame.encoding !== "raw") ||
+      (frame.encoding !== "zstd" && frame.encoding !== "raw" && frame.encoding !== "zstd-ref") ||
+      (frame.encoding === "zstd-ref" && (typeof frame.ref !== "string" || frame.chunks.length !== 1)) ||
       !Array.isArray(frame.chunks)
     ) {
       throw new Error("malformed frame entry");
@@ -91,7 +99,15 @@ export function decodePackIndex(body: Buffer, expectedPack: string): PackIndex {
 export interface PackLayout {
   version: 1;
   pack: string;
-  frames: { offset: number; length: number; encoding: FrameEncoding; sizes: number[] }[];
+  /** `zstd-ref` frames also keep their ref and chunk id: they cannot be decoded without the ref. */
+  frames: {
+    offset: number;
+    length: number;
+    encoding: FrameEncoding;
+    sizes: number[];
+    ref?: string;
+    ids?: string[];
+  }[];
 }
 
 /** The trailer appended to a pack: zstd(layout JSON), u32le length, magic. */
@@ -104,6 +120,7 @@ export function packTrailer(index: PackIndex): Buffer {
       length: f.length,
       encoding: f.encoding,
       sizes: f.chunks.map(([, size]) => size),
+      ...(f.ref !== undefined ? { ref: f.ref, ids: f.chunks.map(([id]) => id) } : {}),
     })),
   };
   const body = compress(Buffer.from(JSON.stringify(layout), "utf8"));

@@ -212,10 +212,11 @@ async function storeRdbHandle(
   ctx: BackupContext,
   options: { source: AsyncIterable<Buffer>; isTheDump?: () => Promise<boolean> },
 ): Promise<StoredRdb | undefined> {
+  const previous = await previousRdbChunks(ctx);
   const check = new PassThrough({ highWaterMark: 4 << 20 });
   check.on("error", () => undefined); // a checker that exits early reports through its exit status
   const [stored, report] = await settleBoth(
-    ctx.writer.storeStream(teeInto(options.source, check, ctx)),
+    ctx.writer.storeStream(teeInto(options.source, check, ctx), { previous }),
     checkRdb(`/proc/${process.pid}/fd/${handle.fd}`, {
       label: `the RDB of target "${target.name}"`,
       input: check,
@@ -238,6 +239,21 @@ async function storeRdbHandle(
   });
   ctx.progress.add(0, 1);
   return { ...stored, report };
+}
+
+/** The chunks of the RDB in the parent snapshot (what changed chunks are stored against), if any. */
+async function previousRdbChunks(ctx: BackupContext): Promise<string[] | undefined> {
+  if (!ctx.parent) return undefined;
+  try {
+    for await (const entry of ctx.repo.snapshots.entries(ctx.parent)) {
+      if (entry.path === RDB_ENTRY_PATH && entry.type === "file") return entry.chunks;
+    }
+  } catch (err) {
+    ctx.logger.warn(
+      `the parent snapshot's entry list is unreadable (${(err as Error).message}); storing the RDB without it`,
+    );
+  }
+  return undefined;
 }
 
 /** Passes buffers through, writing each to `sink` too (waiting while it is full), and counts progress. */

@@ -89,7 +89,9 @@ async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConf
     if (await repo.upgradeFormat()) {
       ctx.logger.info(`repository upgraded to format ${repo.header.version} (packs of small chunks)`);
     }
-    // Loaded while the engine starts (a BGSAVE, a pg_dump): every dedup check awaits it.
+    // Read anew under this lock, while the engine starts (a BGSAVE, a pg_dump): every
+    // dedup check awaits it.
+    repo.chunks.forget();
     repo.chunks.loadIndex().catch(() => undefined);
     const writer = new SnapshotWriter(repo, {
       target: target.name,

@@ -80,6 +80,18 @@ export class ChunkStore {
     return known;
   }
 
+  /**
+   * Drops what was loaded: after a lock is taken anew, a prune may have run since (a run
+   * backing up several targets locks each in turn), so what is stored must be read again.
+   */
+  forget(): void {
+    this.#known = undefined;
+    this.#loading = undefined;
+    this.#catalog = undefined;
+    this.#loadedCatalog = undefined;
+    this.#frames.clear();
+  }
+
   /** The catalog of packs, loaded on first use (a restore needs it, not the chunk-object listing). */
   packs(): Promise<PackCatalog> {
     this.#catalog ??= PackCatalog.load(this.#backend).then((catalog) => (this.#loadedCatalog = catalog));

@@ -234,6 +234,20 @@ describe("packed chunks", () => {
     await expect(broken.chunks.get(files[0]![0]!)).rejects.toThrow(/missing/);
   });
 
+  it("forget() drops what was loaded, so a pack deleted since (by a prune) is no longer trusted", async () => {
+    const repo = await newRepo();
+    const { files } = await backup(repo, [seeded("forget", 30_000)]);
+    await repo.chunks.loadIndex();
+    expect(repo.chunks.has(files[0]![0]!)).toBe(true);
+    const [pack] = await packFiles(repoDir);
+    await fs.rm(pack!);
+    await fs.rm(indexFile(packIdOf(pack!)));
+    expect(repo.chunks.has(files[0]![0]!)).toBe(true); // still the cached view
+    repo.chunks.forget();
+    await repo.chunks.loadIndex();
+    expect(repo.chunks.has(files[0]![0]!)).toBe(false);
+  });
+
   it("an index object that is garbage (or of another pack) falls back to the pack's trailer", async () => {
     const repo = await newRepo();
     const files = [seeded("g1", 70_000), text("g2", 200_000), seeded("g3", 3_000)];

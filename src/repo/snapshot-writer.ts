@@ -18,6 +18,8 @@ const ENTRY_BATCH_BYTES = 64 * 1024;
 const WRITE_CONCURRENCY = 8;
 /** A chunk is stored against its previous version only when that makes it this many times smaller. */
 const DELTA_GAIN = 8;
+/** Chunks of one stream stored at once (hashing on the thread pool overlaps compression here). */
+const CHUNKS_AHEAD = 4;
 
 export interface StoredData {
   chunks: string[];
@@ -95,12 +97,12 @@ export class SnapshotWriter {
   ): Promise<StoredData> {
     const chunker = new Chunker(this.#params);
     const hash = createHash("sha256");
-    const chunks: string[] = [];
+    const sink = this.chunkSink();
     const basis = options.previous && this.#packs ? await this.#deltaBasis(options.previous) : undefined;
     let size = 0;
     let offset = 0;
     const store = async (chunk: Buffer) => {
-      chunks.push(await this.storeChunk(chunk, basis?.(offset + chunk.length / 2)));
+      await sink.add(chunk, basis?.(offset + chunk.length / 2));
       offset += chunk.length;
     };
     for await (const buf of source) {
@@ -110,8 +112,30 @@ export class SnapshotWriter {
     }
     const last = chunker.finish();
     if (last) await store(last);
+    const chunks = await sink.finish();
     await this.endFrame();
     return { chunks, size, sha256: hash.digest("hex") };
+  }
+
+  /**
+   * Stores a sequence of chunks keeping their order, with a few in flight: the thread pool
+   * hashes the next chunks while this thread compresses the current one.
+   */
+  chunkSink(): { add(chunk: Buffer, deltaCandidate?: string): Promise<void>; finish(): Promise<string[]> } {
+    const ids: string[] = [];
+    const window: Promise<string>[] = [];
+    return {
+      add: async (chunk, deltaCandidate) => {
+        const stored = this.storeChunk(chunk, deltaCandidate);
+        stored.catch(() => undefined); // awaited in order below
+        window.push(stored);
+        if (window.length >= CHUNKS_AHEAD) ids.push(await window.shift()!);
+      },
+      finish: async () => {
+        while (window.length > 0) ids.push(await window.shift()!);
+        return ids;
+      },
+    };
   }
 
   /** Stores bytes already in memory (a small file), cut the same way as a stream. */

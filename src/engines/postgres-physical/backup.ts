@@ -148,17 +148,18 @@ async function storeTar(
 ): Promise<{ chunks: string[]; size: number; sha256: string }> {
   const chunker = new TarChunker();
   const hash = createHash("sha256");
-  const chunks: string[] = [];
+  const sink = ctx.writer.chunkSink();
   let size = 0;
   for await (const buf of source) {
     scanner.push(buf);
     hash.update(buf);
     size += buf.length;
     ctx.progress.add(buf.length, 0);
-    for (const chunk of chunker.push(buf)) chunks.push(await ctx.writer.storeChunk(chunk));
+    for (const chunk of chunker.push(buf)) await sink.add(chunk);
   }
   const last = chunker.finish();
-  if (last) chunks.push(await ctx.writer.storeChunk(last));
+  if (last) await sink.add(last);
+  const chunks = await sink.finish();
   await ctx.writer.endFrame();
   return { chunks, size, sha256: hash.digest("hex") };
 }

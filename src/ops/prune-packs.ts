@@ -38,19 +38,9 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
     keptChunks: new Set(),
   };
   const kept: PackInfo[] = [];
-  const repackDead = new Map<string, number>();
-  const repackEstimate = new Map<string, number>();
+  const rewrite: { pack: PackInfo; dead: number; estimate: number }[] = [];
   for (const pack of catalog.packs.values()) {
-    let live = 0;
-    let total = 0;
-    let dead = 0;
-    for (const frame of pack.index.frames) {
-      for (const [id, size] of frame.chunks) {
-        total += size;
-        if (referenced.has(id)) live += size;
-        else dead += 1;
-      }
-    }
+    const { live, total, dead } = liveness(pack, referenced);
     if (catalog.incomplete.has(pack.id)) {
       // Frames that did not decode are missing from its rebuilt index: what they hold is
       // unknown, so the pack is never deleted or rewritten (verify reports the damage).
@@ -60,9 +50,7 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
       plan.deadChunks += dead;
       plan.reclaimableBytes += pack.size + pack.indexSize;
     } else if (live < total * REPACK_LIVE_RATIO) {
-      plan.repack.push(pack);
-      repackDead.set(pack.id, dead);
-      repackEstimate.set(pack.id, Math.round(pack.size * (1 - live / total)));
+      rewrite.push({ pack, dead, estimate: Math.round(pack.size * (1 - live / total)) });
     } else {
       kept.push(pack);
       if (catalog.rebuilt.has(pack.id)) plan.repairIndexes.push(pack);
@@ -71,21 +59,39 @@ export function planPackPrune(catalog: PackCatalog, referenced: ReadonlySet<stri
   // A pack to rewrite whose live chunks all sit in kept packs already (a prune killed after
   // writing the new packs, or two backups that stored the same chunks) is simply removed.
   const keptChunks = chunkIdsOf(kept);
-  plan.repack = plan.repack.filter((pack) => {
+  for (const { pack, dead, estimate } of rewrite) {
+    plan.deadChunks += dead;
     const needed = pack.index.frames.some((f) =>
       f.chunks.some(([id]) => referenced.has(id) && !keptChunks.has(id)),
     );
-    plan.deadChunks += repackDead.get(pack.id)!;
     if (needed) {
-      plan.reclaimableBytes += repackEstimate.get(pack.id)!;
-      return true;
+      plan.repack.push(pack);
+      plan.reclaimableBytes += estimate;
+    } else {
+      plan.remove.push(pack);
+      plan.reclaimableBytes += pack.size + pack.indexSize;
     }
-    plan.remove.push(pack);
-    plan.reclaimableBytes += pack.size + pack.indexSize;
-    return false;
-  });
+  }
   plan.keptChunks = keptChunks;
   return plan;
+}
+
+/** Referenced and total plain bytes of a pack's chunks, and how many chunks are unreferenced. */
+function liveness(
+  pack: PackInfo,
+  referenced: ReadonlySet<string>,
+): { live: number; total: number; dead: number } {
+  let live = 0;
+  let total = 0;
+  let dead = 0;
+  for (const frame of pack.index.frames) {
+    for (const [id, size] of frame.chunks) {
+      total += size;
+      if (referenced.has(id)) live += size;
+      else dead += 1;
+    }
+  }
+  return { live, total, dead };
 }
 
 function chunkIdsOf(packs: readonly PackInfo[]): Set<string> {

@@ -130,29 +130,26 @@ export class ChunkStore {
     }
   }
 
-  /**
-   * Encodes a chunk body as parts (encoding byte, payload): zstd when it shrinks the data,
-   * raw otherwise. A large chunk is first tried on a sample: most backed-up bytes are
-   * already compressed (images, archives), and compressing them whole only to throw the
-   * result away would cost most of a backup's CPU time.
-   */
+  /** Encodes a chunk object's body as parts (encoding byte, payload); see `encodeFrame`. */
   encode(data: Uint8Array): Uint8Array[] {
-    if (data.length > SAMPLE_BYTES * 2) {
-      const sample = this.#compressor.compress(data.subarray(0, SAMPLE_BYTES));
-      if (sample.length > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return [RAW_TAG, data];
-    }
-    const compressed = this.#compressor.compress(data);
-    if (compressed.length + 1 < data.length) return [ZSTD_TAG, compressed];
-    return [RAW_TAG, data];
+    const { encoding, body } = this.encodeFrame(data);
+    return [encoding === "zstd" ? ZSTD_TAG : RAW_TAG, body];
   }
 
   /**
-   * Encodes a frame of a pack (several chunks' plain bytes): zstd when it shrinks them,
-   * with the same sample test as a chunk.
+   * zstd when it shrinks the data, raw otherwise — for a chunk object or a frame of a pack.
+   * Large data is first tried on a sample: most backed-up bytes are already compressed
+   * (images, archives), and compressing them whole only to throw the result away would
+   * cost most of a backup's CPU time.
    */
-  encodeFrame(plain: Buffer): { encoding: "zstd" | "raw"; body: Uint8Array } {
-    const [tag, payload] = this.encode(plain) as [Uint8Array, Uint8Array];
-    return tag === ZSTD_TAG ? { encoding: "zstd", body: payload } : { encoding: "raw", body: payload };
+  encodeFrame(data: Uint8Array): { encoding: "zstd" | "raw"; body: Uint8Array } {
+    if (data.length > SAMPLE_BYTES * 2) {
+      const sample = this.#compressor.compress(data.subarray(0, SAMPLE_BYTES));
+      if (sample.length > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return { encoding: "raw", body: data };
+    }
+    const compressed = this.#compressor.compress(data);
+    if (compressed.length + 1 < data.length) return { encoding: "zstd", body: compressed };
+    return { encoding: "raw", body: data };
   }
 
   /** Compresses a chunk with another chunk's plain bytes as the dictionary (a `zstd-ref` frame). */

@@ -31,3 +31,21 @@ export async function forEachLimit<T>(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
+
+/**
+ * Calls `probe` every `intervalMs` until it returns something other than undefined, and
+ * returns that. Once `timeoutMs` has passed, throws what `onTimeout` makes. A probe that
+ * throws ends the wait with its error.
+ */
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined>,
+  options: { timeoutMs: number; intervalMs: number; onTimeout: () => Error },
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw options.onTimeout();
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+  }
+}

@@ -109,17 +109,9 @@ export function describeFailure(result: RunResult): string {
 
 /** Runs a command to completion, collecting stdout (small outputs only). Never throws for a non-zero exit. */
 export async function runCommand(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const [file, ...args] = argv;
-  if (!file) throw new Error("internal: runCommand needs a command");
-  const { execa } = await loadExeca();
-  const child = execa(file, args, {
-    ...execaOptions(options),
-    input: inputOf(options),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const { child } = await startChild(argv, options, {});
   const r = await child;
-  if (isMissingTool(r)) throw missingTool(file);
+  if (isMissingTool(r)) throw missingTool(argv[0]!);
   return toResult(argv, r, options);
 }
 
@@ -144,25 +136,34 @@ export async function spawnStreaming(
   argv: readonly string[],
   options: RunOptions = {},
 ): Promise<{ stdout: Readable; done: Promise<RunResult> }> {
-  const [file, ...args] = argv;
-  if (!file) throw new Error("internal: spawnStreaming needs a command");
-  const { execa } = await loadExeca();
-  const child = execa(file, args, {
-    ...execaOptions(options),
-    input: inputOf(options),
-    stdout: "pipe",
-    stderr: "pipe",
-    buffer: { stdout: false, stderr: true },
-  });
+  const { child } = await startChild(argv, options, { buffer: { stdout: false, stderr: true } });
   const done = child.then((r) => {
-    if (isMissingTool(r)) throw missingTool(file);
+    if (isMissingTool(r)) throw missingTool(argv[0]!);
     return toResult(argv, r, options);
   });
   return { stdout: child.stdout, done };
 }
 
-function inputOf(options: RunOptions): string | Buffer | Readable | undefined {
-  return options.input;
+/**
+ * Starts `argv` with our options (stdout and stderr piped); `extra` adds execa options.
+ * The child is wrapped: an async function returning execa's promise would wait for it.
+ */
+async function startChild(
+  argv: readonly string[],
+  options: RunOptions,
+  extra: { buffer?: { stdout: boolean; stderr: boolean } },
+) {
+  const [file, ...args] = argv;
+  if (!file) throw new Error("internal: a command is needed");
+  const { execa } = await loadExeca();
+  const child = execa(file, args, {
+    ...execaOptions(options),
+    input: options.input,
+    stdout: "pipe",
+    stderr: "pipe",
+    ...extra,
+  });
+  return { child };
 }
 
 function isMissingTool(r: { failed: boolean; code?: string }): boolean {

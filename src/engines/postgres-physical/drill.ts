@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { SnapshotManifest } from "../../repo/snapshot.js";
+import { pollUntil } from "../../util/concurrency.js";
 import { describeFailure, runCommand } from "../../util/subprocess.js";
 import type { DrillResult, EngineContext } from "../engine.js";
 import { PgServer, DEFAULT_PG_BIN } from "./pg-server.js";
@@ -41,15 +42,20 @@ export async function drillPhysical(
     compared["pgVerifybackup"] = "ok";
     server = await PgServer.adopt(dataDir, { binDir });
     await server.start();
-    const deadline = Date.now() + PROMOTE_TIMEOUT_MS;
-    for (;;) {
-      const [row] = await server.query<{ r: boolean; tl: string }>(
-        "SELECT pg_is_in_recovery() AS r, (SELECT timeline_id::text FROM pg_control_checkpoint()) AS tl",
-      );
-      if (row && !row.r) break;
-      if (Date.now() > deadline) throw new Error("recovery did not finish within 10 minutes");
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const promoted = server;
+    await pollUntil(
+      async () => {
+        const [row] = await promoted.query<{ r: boolean; tl: string }>(
+          "SELECT pg_is_in_recovery() AS r, (SELECT timeline_id::text FROM pg_control_checkpoint()) AS tl",
+        );
+        return row && !row.r ? true : undefined;
+      },
+      {
+        timeoutMs: PROMOTE_TIMEOUT_MS,
+        intervalMs: 250,
+        onTimeout: () => new Error("recovery did not finish within 10 minutes"),
+      },
+    );
     const [db] = await server.query<{ n: string }>("SELECT count(*)::text AS n FROM pg_database");
     compared["consistent"] = true;
     compared["promoted"] = true;

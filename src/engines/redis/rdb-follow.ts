@@ -31,12 +31,8 @@ export class RdbFollower {
    * save ended (or failed) before one appeared.
    */
   async open(save: Promise<unknown>, signal?: AbortSignal): Promise<fs.FileHandle | undefined> {
-    let ended = false;
-    save.then(
-      () => (ended = true),
-      () => (ended = true),
-    );
-    while (!ended) {
+    const ended = settled(save);
+    while (!ended()) {
       signal?.throwIfAborted();
       const fresh = (await this.#temps()).filter((name) => !this.#before.has(name));
       for (const name of fresh) {
@@ -62,17 +58,13 @@ export async function* followFile(
   done: Promise<unknown>,
   signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
-  let finished = false;
-  done.then(
-    () => (finished = true),
-    () => (finished = true),
-  );
+  const finished = settled(done);
   let position = 0;
   for (;;) {
     signal?.throwIfAborted();
     // Whether the writer had finished is read before the read: bytes written before it
     // finished are then all visible to this read.
-    const last = finished;
+    const last = finished();
     const buf = Buffer.allocUnsafe(READ_BYTES);
     const { bytesRead } = await handle.read(buf, 0, READ_BYTES, position);
     if (bytesRead > 0) {
@@ -86,4 +78,14 @@ export async function* followFile(
     await sleep(POLL_MS);
   }
   await done;
+}
+
+/** A function telling whether `promise` has settled (either way). */
+function settled(promise: Promise<unknown>): () => boolean {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return () => done;
 }

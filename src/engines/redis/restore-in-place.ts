@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
+import { pollUntil } from "../../util/concurrency.js";
 import { OperationError, UserError } from "../../errors.js";
 import { pathExists } from "../../util/fs.js";
 import { runChecked } from "../../util/subprocess.js";
@@ -168,19 +168,22 @@ async function stopRedis(
     await live.call("SHUTDOWN", "NOSAVE").catch(() => undefined); // the reply is the connection closing
     live.disconnect();
   }
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const client = await connectRedis(endpoint, target.name).catch(() => undefined);
-    if (!client) return;
-    client.disconnect();
-    if (Date.now() > deadline) {
-      throw new OperationError(
-        "E_REDIS_STILL_RUNNING",
-        `Redis at ${endpoint.label} is still running after the stop command`,
-      );
-    }
-    await sleep(200);
-  }
+  await pollUntil(
+    async () => {
+      const client = await connectRedis(endpoint, target.name).catch(() => undefined);
+      client?.disconnect();
+      return client ? undefined : true;
+    },
+    {
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 200,
+      onTimeout: () =>
+        new OperationError(
+          "E_REDIS_STILL_RUNNING",
+          `Redis at ${endpoint.label} is still running after the stop command`,
+        ),
+    },
+  );
 }
 
 /** A fresh Redis 7 AOF whose base is the restored RDB (hard-linked, else copied). */
@@ -205,35 +208,38 @@ async function writeAofBase(
 /** Waits until Redis answers and has loaded its data; returns what it loaded. */
 async function waitReady(endpoint: RedisEndpoint, name: string, ctx: EngineContext) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const client = await connectRedis(endpoint, name).catch((err: unknown) => {
-      if (Date.now() > deadline) throw err;
-      return undefined;
-    });
-    if (client) {
+  return pollUntil(
+    async () => {
+      const client = await connectRedis(endpoint, name).catch((err: unknown) => {
+        if (Date.now() > deadline) throw err;
+        return undefined;
+      });
+      if (!client) return undefined;
       try {
         const persistence = await readInfo(client, "persistence");
-        if (persistence.loading === "0") {
-          return {
-            keyspace: parseKeyspace(await readInfo(client, "keyspace")),
-            expiredAtLoad: numberField(persistence, "rdb_last_load_keys_expired") ?? 0,
-            aofEnabled: persistence.aof_enabled === "1",
-          };
-        }
+        if (persistence.loading !== "0") return undefined;
+        return {
+          keyspace: parseKeyspace(await readInfo(client, "keyspace")),
+          expiredAtLoad: numberField(persistence, "rdb_last_load_keys_expired") ?? 0,
+          aofEnabled: persistence.aof_enabled === "1",
+        };
       } catch (err) {
         ctx.logger.debug(`waiting for Redis at ${endpoint.label}: ${String(err)}`);
+        return undefined;
       } finally {
         client.disconnect();
       }
-    }
-    if (Date.now() > deadline) {
-      throw new OperationError(
-        "E_REDIS_NOT_READY",
-        `Redis at ${endpoint.label} did not come back after the restore`,
-      );
-    }
-    await sleep(200);
-  }
+    },
+    {
+      timeoutMs: READY_TIMEOUT_MS,
+      intervalMs: 200,
+      onTimeout: () =>
+        new OperationError(
+          "E_REDIS_NOT_READY",
+          `Redis at ${endpoint.label} did not come back after the restore`,
+        ),
+    },
+  );
 }
 
 /**

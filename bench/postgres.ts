@@ -68,7 +68,6 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
         type: "postgres",
         connection: { host: "127.0.0.1", port: cluster.port, user: "postgres", database: DB },
         binDir: bin,
-        jobs: 2,
       },
     });
     await ours.run("init");
@@ -125,7 +124,8 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
         `Dataset: pgbench -i -s ${scale} plus ${docs} rows of text/jsonb; database ${(dataBytes / 1e6).toFixed(0)} MB ` +
           `(pg_database_size), PostgreSQL 15 on a scratch cluster (fsync on).`,
         `Ours: pg_dump -Fc -Z0 streamed into the repository (FastCDC, zstd), row counts in the dump's snapshot; ` +
-          `restore: roles, CREATE DATABASE, pg_restore -j2 from a spooled copy (neither side runs ANALYZE; autovacuum does).`,
+          `restore (default jobs: 1): roles, CREATE DATABASE, the dump streamed from the repository into pg_restore's stdin ` +
+          `with no copy on disk (neither side runs ANALYZE; autovacuum does).`,
         `Bytes stored: dump file sizes (runbook), \`du -sb\` growth of our repository (ours; backup --json ` +
           `reported storedBytes ${[...ours1.snapshots, ...ours2.snapshots].map((s) => s.storedBytes).join(" / ")}).`,
         check("runbook", a),

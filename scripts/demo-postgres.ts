@@ -63,7 +63,6 @@ async function addTarget(config: string, port: number): Promise<void> {
         passwordEnv: PASSWORD_ENV,
       },
       binDir: "/usr/lib/postgresql/15/bin",
-      jobs: 2,
     },
   };
   await fs.writeFile(config, stringify(doc));

@@ -45,7 +45,7 @@ describe("parseConfig: the PRS stack", () => {
     });
     expect(config.services?.stop?.at(-3)).toBe("backend");
     const db = config.targets["database"];
-    expect(db?.type === "postgres" && db.jobs).toBe(2);
+    expect(db?.type === "postgres" && db.jobs).toBe(1);
     expect(db?.type === "postgres" && db.connection).toEqual({
       host: "localhost",
       port: 5432,

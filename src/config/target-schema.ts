@@ -102,10 +102,12 @@ export const postgresTargetSchema = z.strictObject({
   /** Directory of pg_dump, pg_restore, psql. Default: found on PATH. */
   binDir: nonEmptyString.optional(),
   /**
-   * Parallel pg_restore jobs (restores and drills). pg_dump writes the custom format, which is
-   * one stream. With `exec`, or 1, pg_restore reads the dump on stdin instead of a spooled copy. Default: 2.
+   * pg_restore jobs (restores and drills). 1 streams the dump into pg_restore's stdin with no
+   * copy on disk; more first spools the dump to `repository.tempDirectory` so pg_restore -j can
+   * seek in it (worth it with many cores and many large tables; see docs/postgres.md). With
+   * `exec`, always streamed. Default: 1.
    */
-  jobs: z.int().min(1).default(2),
+  jobs: z.int().min(1).default(1),
 });
 
 /** A physical PostgreSQL backup: base backups plus WAL, for point-in-time recovery. */

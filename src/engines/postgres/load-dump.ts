@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { OperationError } from "../../errors.js";
+import { OperationError, RepoCorruptError } from "../../errors.js";
 import { entryContent } from "../../repo/entry-content.js";
 import type { Repository } from "../../repo/repository.js";
 import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
@@ -25,9 +25,11 @@ import { checkTimescaleAvailable, timescaleSteps, timescaleVersionOf } from "./t
 
 /**
  * A snapshot's dump made ready before anything on the server changes: the globals read,
- * and the dump either spooled to a file (mode 0600, for `pg_restore -j`) or read through
- * once to check every chunk — so damaged data stops a restore before it renames or
- * creates anything. `dispose()` removes the spool.
+ * and the dump either spooled to a file (mode 0600, for `pg_restore -j`), or read through
+ * once to check every chunk when the restore is about to stop services or rename a
+ * database — so damaged data stops it first. A restore into a new database skips that
+ * pass: the stream checks each chunk before pg_restore sees it, and damage fails the
+ * restore with the partial new database left for inspection. `dispose()` removes the spool.
  */
 export interface PreparedDump {
   globals: string;
@@ -42,6 +44,8 @@ export async function prepareDump(options: {
   repo: Repository;
   snapshot: SnapshotManifest;
   spool: boolean;
+  /** Read the whole dump once first, when it is streamed (see above). */
+  precheck: boolean;
   tempDirectory?: string;
   logger?: Logger;
 }): Promise<PreparedDump> {
@@ -49,7 +53,7 @@ export async function prepareDump(options: {
   const entries = await dumpEntries(repo, snapshot);
   const globals = await readText(repo, entries.globals);
   if (!options.spool) {
-    for await (const buf of entryContent(repo.chunks, entries.dump)) void buf;
+    if (options.precheck) for await (const buf of entryContent(repo.chunks, entries.dump)) void buf;
     return { globals, dump: entries.dump, dispose: () => Promise.resolve() };
   }
   const dir = await fs.mkdtemp(path.join(options.tempDirectory ?? os.tmpdir(), "prs-backup-pg-restore-"));
@@ -208,18 +212,43 @@ async function runSql(endpoint: PgEndpoint, statements: readonly string[]): Prom
 }
 
 async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promise<void> {
-  const { target, prepared, repo } = options;
+  const { target, prepared } = options;
   const base = ["--no-password", "-d", target.database];
   const result = prepared.file
     ? await runCommand(
         toolArgv(target, "pg_restore", [...base, `--jobs=${options.jobs}`, prepared.file]),
         toolOptions(target, { signal: options.signal }),
       )
-    : await runCommand(
-        toolArgv(target, "pg_restore", base),
-        toolOptions(target, { input: entryContent(repo.chunks, prepared.dump), signal: options.signal }),
-      );
+    : await streamedRestore(options, base);
   checkRestore(result, target);
+}
+
+/**
+ * pg_restore reading the dump on stdin. A damaged chunk ends the stream before its bytes
+ * reach pg_restore, which then fails on a short input: the chunk's error is the one to report.
+ */
+async function streamedRestore(
+  options: LoadOptions & { target: PgEndpoint },
+  base: string[],
+): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  const { target, prepared, repo } = options;
+  const input = entryContent(repo.chunks, prepared.dump);
+  let damage: Error | undefined;
+  input.on("error", (err) => (damage ??= err));
+  const result = await runCommand(
+    toolArgv(target, "pg_restore", base),
+    toolOptions(target, { input, signal: options.signal }),
+  ).catch((err: unknown) => {
+    if (damage) return undefined;
+    throw err;
+  });
+  if (damage) {
+    throw new RepoCorruptError(
+      `${damage.message} (the partly restored database ${target.database} is left for inspection; drop it)`,
+      { cause: damage },
+    );
+  }
+  return result!;
 }
 
 function checkRestore(result: Awaited<ReturnType<typeof runCommand>>, target: PgEndpoint): void {

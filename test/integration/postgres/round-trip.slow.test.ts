@@ -123,12 +123,13 @@ describe("postgres target: backup → change → restore --database into a new d
     expect(drill).toMatchObject({ target: "database", ok: true, compared: { tables: 4, rows: 23500 } });
   });
 
-  it("in place with --force: stops services, keeps the old database renamed, restores, starts services", async () => {
+  it("in place with --force: stops services, keeps the old database renamed, restores (pg_restore -j2 from a spool), starts services", async () => {
     const marks = path.join(ws.dir, "services.log");
     const inPlace = await pgWorkspace(
       {
         port: source.port,
         database: "prs_test",
+        jobs: 2,
         services: {
           stop: ["sh", "-c", `echo stop >> ${marks}`],
           start: ["sh", "-c", `echo start >> ${marks}`],
@@ -151,6 +152,8 @@ describe("postgres target: backup → change → restore --database into a new d
     const kept = /DROP DATABASE "(prs_test_before_\d{8}_\d{6})"/.exec(r.stdout)?.[1];
     expect(kept, r.stdout).toBeDefined();
     expect(await digestDatabase(source.connection(kept))).toEqual(changed);
+    expect(r.stderr).toMatch(/spooled the \d+-byte dump for pg_restore -j/);
+    expect((await fs.readdir(inPlace.dir)).filter((f) => f.startsWith("prs-backup-pg-"))).toEqual([]);
   });
 });
 
@@ -271,15 +274,7 @@ describe("postgres target: tools", () => {
     });
     expect((await w.run(["backup", "database"])).exitCode).toBe(0);
     const before = await digestDatabase(source.connection("prs_test"));
-    // The largest chunk is dump data: flip bytes in its middle.
-    const data = path.join(w.dir, "repo", "data");
-    const files = (await fs.readdir(data, { recursive: true })).map((f) => path.join(data, f));
-    const sizes = await Promise.all(files.map(async (f) => ({ f, st: await fs.stat(f) })));
-    const largest = sizes.filter((x) => x.st.isFile()).sort((a, b) => b.st.size - a.st.size)[0]!.f;
-    const body = await fs.readFile(largest);
-    body.fill(0x55, Math.floor(body.length / 2), Math.floor(body.length / 2) + 64);
-    await fs.chmod(largest, 0o600);
-    await fs.writeFile(largest, body);
+    await damageLargestChunk(w);
     const r = await w.run(["restore", "database", "--force"]);
     expect(r.exitCode).toBe(1);
     expect(expectOneErrorLine(r.stderr)).toMatch(/chunk [0-9a-f]+ is damaged/);
@@ -289,6 +284,30 @@ describe("postgres target: tools", () => {
       "SELECT datname FROM pg_database WHERE datname LIKE 'prs_test_before_%'",
     );
     expect(dbs.length).toBe(1); // the one the earlier in-place test kept, no new one
+  });
+
+  it("damaged data in a streamed restore into a new database: one line, exit 1, no corrupt bytes loaded as good", async () => {
+    const w = await workspaceWith({});
+    expect((await w.run(["backup", "database"])).exitCode).toBe(0);
+    await damageLargestChunk(w);
+    const r = await w.run(["restore", "database", "--database", "prs_damaged"]);
+    expect(r.exitCode).toBe(1);
+    expect(expectOneErrorLine(r.stderr)).toMatch(/chunk [0-9a-f]+ is damaged.*prs_damaged/);
+    // pg_restore saw the stream end early: the partial database holds at most the rows before the damage.
+    const [table] = await source.query<{ t: string | null }>(
+      "SELECT to_regclass('app.requisitions')::text AS t",
+      [],
+      "prs_damaged",
+    );
+    if (table?.t) {
+      const [row] = await source.query<{ n: string }>(
+        "SELECT count(*)::text AS n FROM app.requisitions",
+        [],
+        "prs_damaged",
+      );
+      expect(Number(row?.n)).toBeLessThan(20000);
+    }
+    await source.query("DROP DATABASE prs_damaged");
   });
 
   it("a full repository disk leaves no snapshot and one clear line", async (ctx) => {
@@ -336,3 +355,15 @@ describe("postgres target: tools", () => {
     }
   });
 });
+
+/** Flips 64 bytes in the middle of the repository's largest stored chunk file (dump data). */
+async function damageLargestChunk(w: PgWorkspace): Promise<void> {
+  const data = path.join(w.dir, "repo", "data");
+  const files = (await fs.readdir(data, { recursive: true })).map((f) => path.join(data, f));
+  const sizes = await Promise.all(files.map(async (f) => ({ f, st: await fs.stat(f) })));
+  const largest = sizes.filter((x) => x.st.isFile()).sort((a, b) => b.st.size - a.st.size)[0]!.f;
+  const body = await fs.readFile(largest);
+  body.fill(0x55, Math.floor(body.length / 2), Math.floor(body.length / 2) + 64);
+  await fs.chmod(largest, 0o600);
+  await fs.writeFile(largest, body);
+}

@@ -19,6 +19,7 @@ export interface TargetOptions {
   user?: string;
   binDir?: string;
   exec?: string[];
+  /** Default: the config's default (1, streamed). */
   jobs?: number;
   services?: { stop: string[]; start: string[] };
 }
@@ -40,7 +41,7 @@ export async function pgWorkspace(options: TargetOptions, env: NodeJS.ProcessEnv
     "    type: postgres",
     `    connection: {host: 127.0.0.1, port: ${options.port}, user: ${options.user ?? "postgres"}, database: ${options.database}, passwordEnv: ${PASSWORD_ENV}}`,
     `    binDir: ${options.binDir ?? PG_BIN}`,
-    `    jobs: ${options.jobs ?? 2}`,
+    ...(options.jobs ? [`    jobs: ${options.jobs}`] : []),
     ...(options.exec ? [`    exec: ${list(options.exec)}`] : []),
     "",
   ];

@@ -34,3 +34,10 @@ export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): Asy
     throw new RepoCorruptError(`${entry.path}: content does not match the snapshot's hash`);
   }
 }
+
+/** A small file entry's whole content as text, verified like entryContent. */
+export async function entryText(chunks: ChunkStore, entry: FileEntry): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const buf of verifiedChunks(chunks, entry)) parts.push(buf);
+  return Buffer.concat(parts).toString("utf8");
+}

@@ -66,6 +66,7 @@ export class SnapshotWriter {
   #failure: Error | undefined;
   #storedBytes = 0;
   #newChunks = 0;
+  #deltaChunks = 0;
 
   constructor(repo: Repository, options: SnapshotWriterOptions) {
     this.#repo = repo;
@@ -211,6 +212,7 @@ export class SnapshotWriter {
     this.#pending.add(id);
     if (this.#packs && data.length < PACKED_CHUNK_MAX) {
       const delta = deltaCandidate ? await this.#encodeDelta(data, deltaCandidate) : undefined;
+      if (delta) this.#deltaChunks += 1;
       const sealed = delta
         ? this.#packs.addRef(id, data.length, delta.body, delta.ref)
         : this.#packs.add(id, data);
@@ -309,7 +311,7 @@ export class SnapshotWriter {
       storedBytes: this.#storedBytes,
       entries: { count: this.#entryCount, chunks: this.#entryChunks },
       problems: this.#problems,
-      metadata: { ...options.metadata, newChunks: this.#newChunks },
+      metadata: { ...options.metadata, newChunks: this.#newChunks, deltaChunks: this.#deltaChunks },
       tool: { name: "prs-backup", version: VERSION },
     };
     await this.#repo.snapshots.write(manifest);

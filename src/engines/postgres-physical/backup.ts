@@ -4,7 +4,8 @@ import { spawnStreaming, describeFailure, CommandFailedError } from "../../util/
 import type { BackupContext, BackupResult } from "../engine.js";
 import { connectionFor, pgTool, queryServer } from "./pg-connect.js";
 import { BACKUP_MANIFEST, BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
-import { TarChunker } from "./tar-chunker.js";
+import { ChunkMapBuilder, CHUNK_MAP_ENTRY, parentBasis, type TarChunkMap } from "./chunk-map.js";
+import { TarChunker, type TarChunk } from "./tar-chunker.js";
 import { TarScanner } from "./tar-scan.js";
 import { WalArchive } from "./wal-archive.js";
 import { ownerOf, prepareWalDirectory } from "./wal-directory.js";
@@ -71,7 +72,7 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
       throw err;
     },
   );
-  const [stored, result] = await Promise.all([storing, child.done]);
+  const [{ stored, map }, result] = await Promise.all([storing, child.done]);
   if (result.exitCode !== 0 || result.signal || result.timedOut) {
     throw new CommandFailedError(
       "E_PG_BASEBACKUP_FAILED",
@@ -91,6 +92,8 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
     const m = await writer.storeBuffer(manifest);
     await writer.addEntry({ path: BACKUP_MANIFEST, type: "file", ...base, ...m });
   }
+  const mapData = await writer.storeBuffer(Buffer.from(JSON.stringify(map)));
+  await writer.addEntry({ path: CHUNK_MAP_ENTRY, type: "file", ...base, ...mapData });
 
   const startLsn = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+)/i.exec(label)?.[1];
   const timeline = Number(/START TIMELINE: (\d+)/.exec(label)?.[1] ?? "1");
@@ -140,28 +143,39 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   };
 }
 
-/** Stores the tar stream cut at file boundaries (TarChunker); returns what a file entry records. */
+/**
+ * Stores the tar stream cut at file boundaries (TarChunker), a changed chunk of a large
+ * file as a delta against the parent's chunk at the same file offset where that pays;
+ * returns what a file entry records, and the chunk map for the next base backup.
+ */
 async function storeTar(
   source: AsyncIterable<Buffer>,
   scanner: TarScanner,
   ctx: BackupContext,
-): Promise<{ chunks: string[]; size: number; sha256: string }> {
+): Promise<{ stored: { chunks: string[]; size: number; sha256: string }; map: TarChunkMap }> {
+  const basis = await parentBasis(ctx);
   const chunker = new TarChunker();
+  const map = new ChunkMapBuilder();
   const hash = createHash("sha256");
   const sink = ctx.writer.chunkSink();
   let size = 0;
+  let index = 0;
+  const add = async (chunk: TarChunk): Promise<void> => {
+    map.note(index++, chunk);
+    await sink.add(chunk.data, basis?.(chunk));
+  };
   for await (const buf of source) {
     scanner.push(buf);
     hash.update(buf);
     size += buf.length;
     ctx.progress.add(buf.length, 0);
-    for (const chunk of chunker.push(buf)) await sink.add(chunk);
+    for (const chunk of chunker.push(buf)) await add(chunk);
   }
   const last = chunker.finish();
-  if (last) await sink.add(last);
+  if (last) await add(last);
   const chunks = await sink.finish();
   await ctx.writer.endFrame();
-  return { chunks, size, sha256: hash.digest("hex") };
+  return { stored: { chunks, size, sha256: hash.digest("hex") }, map: map.toJSON() };
 }
 
 function stopLsnOf(manifest: Buffer | undefined, stderr: string): string | undefined {

@@ -1,13 +1,27 @@
-/** Data of a member this large or larger is cut at every multiple of this offset. */
-export const TAR_CHUNK_BYTES = 1024 * 1024;
+import { tarPath, tarSize } from "./tar-scan.js";
+
+/**
+ * Data of a member this large or larger is cut at every multiple of this offset. Under the
+ * repository's packed-chunk limit, so that a changed chunk can be stored as a delta.
+ */
+export const TAR_CHUNK_BYTES = 256 * 1024;
+
+/** A cut chunk; `member` and `offset` are set for an aligned piece of a large member's data. */
+export interface TarChunk {
+  data: Buffer;
+  member?: string;
+  /** Offset of `data` in the member's content, a multiple of TAR_CHUNK_BYTES. */
+  offset?: number;
+}
 
 /**
  * Cuts a tar stream (pg_basebackup's) into chunks at file boundaries rather than with a
- * rolling hash: a file of 1 MiB or more starts a new chunk after its header and is cut
- * every 1 MiB of its own content, so a changed page changes one aligned chunk of its
- * relation file and the rest deduplicate against earlier base backups; smaller files are
- * packed together up to about 1 MiB. Costs no hashing per byte — the content-defined
- * chunker's rolling hash is the slowest part of a backup of a large cluster.
+ * rolling hash: a file of 256 KiB or more starts a new chunk after its header and is cut
+ * every 256 KiB of its own content, so a changed page changes one aligned chunk of its
+ * relation file, the rest deduplicate against earlier base backups, and the changed chunk
+ * has a previous version at the same (file, offset) to be stored as a delta against;
+ * smaller files are packed together up to about 256 KiB. Costs no hashing per byte — the
+ * content-defined chunker's rolling hash is the slowest part of a backup of a large cluster.
  */
 export class TarChunker {
   #parts: Buffer[] = [];
@@ -18,10 +32,13 @@ export class TarChunker {
   #padding = 0;
   #offset = 0;
   #big = false;
+  #member = "";
+  /** Where the chunk being filled starts in the big member's data. */
+  #chunkStart: number | undefined;
 
   /** Feeds bytes; returns the chunks completed by them. */
-  push(buf: Buffer): Buffer[] {
-    const out: Buffer[] = [];
+  push(buf: Buffer): TarChunk[] {
+    const out: TarChunk[] = [];
     let off = 0;
     while (off < buf.length) {
       const left = buf.length - off;
@@ -35,6 +52,7 @@ export class TarChunker {
       } else if (this.#state === "data") {
         const limit = this.#big ? TAR_CHUNK_BYTES - (this.#offset % TAR_CHUNK_BYTES) : this.#remaining;
         const take = Math.min(this.#remaining, left, limit);
+        if (this.#big && this.#bytes === 0) this.#chunkStart = this.#offset;
         this.#append(buf.subarray(off, off + take));
         off += take;
         this.#offset += take;
@@ -53,17 +71,18 @@ export class TarChunker {
   }
 
   /** The last chunk, if any bytes are left. */
-  finish(): Buffer | undefined {
-    const out: Buffer[] = [];
+  finish(): TarChunk | undefined {
+    const out: TarChunk[] = [];
     this.#cut(out);
     return out[0];
   }
 
-  #startMember(out: Buffer[]): void {
+  #startMember(out: TarChunk[]): void {
     const h = this.#header;
     this.#header = Buffer.alloc(0);
     if (h.every((b) => b === 0)) return;
     const size = tarSize(h.subarray(124, 136));
+    this.#member = tarPath(h);
     this.#remaining = size;
     this.#padding = (512 - (size % 512)) % 512;
     this.#offset = 0;
@@ -73,12 +92,12 @@ export class TarChunker {
     else this.#endMember(out);
   }
 
-  #endData(out: Buffer[]): void {
+  #endData(out: TarChunk[]): void {
     if (this.#padding > 0) this.#state = "pad";
     else this.#endMember(out);
   }
 
-  #endMember(out: Buffer[]): void {
+  #endMember(out: TarChunk[]): void {
     this.#state = "header";
     if (this.#bytes >= TAR_CHUNK_BYTES) this.#cut(out);
   }
@@ -89,26 +108,14 @@ export class TarChunker {
     this.#bytes += slice.length;
   }
 
-  #cut(out: Buffer[]): void {
+  #cut(out: TarChunk[]): void {
     if (this.#bytes === 0) return;
-    out.push(
-      this.#parts.length === 1 ? Buffer.from(this.#parts[0]!) : Buffer.concat(this.#parts, this.#bytes),
-    );
+    const data =
+      this.#parts.length === 1 ? Buffer.from(this.#parts[0]!) : Buffer.concat(this.#parts, this.#bytes);
+    const start = this.#chunkStart;
+    out.push(start === undefined ? { data } : { data, member: this.#member, offset: start });
     this.#parts = [];
     this.#bytes = 0;
+    this.#chunkStart = undefined;
   }
-}
-
-function tarSize(field: Buffer): number {
-  if ((field[0]! & 0x80) !== 0) {
-    let n = 0;
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
-    return n;
-  }
-  const end = field.indexOf(0);
-  const text = field
-    .subarray(0, end === -1 ? field.length : end)
-    .toString("latin1")
-    .trim();
-  return text === "" ? 0 : parseInt(text, 8);
 }

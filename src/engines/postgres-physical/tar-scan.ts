@@ -50,9 +50,7 @@ export class TarScanner {
 
   #startMember(h: Buffer): void {
     if (h.every((b) => b === 0)) return; // end-of-archive blocks
-    const name = cString(h.subarray(0, 100));
-    const prefix = h.subarray(257, 262).toString("latin1") === "ustar" ? cString(h.subarray(345, 500)) : "";
-    const full = prefix ? `${prefix}/${name}` : name;
+    const full = tarPath(h);
     const size = tarSize(h.subarray(124, 136));
     this.members += 1;
     this.#remaining = size;
@@ -76,7 +74,15 @@ function cString(b: Buffer): string {
   return b.subarray(0, end === -1 ? b.length : end).toString("utf8");
 }
 
-function tarSize(field: Buffer): number {
+/** A tar header's member path (ustar prefix/name). */
+export function tarPath(h: Buffer): string {
+  const name = cString(h.subarray(0, 100));
+  const prefix = h.subarray(257, 262).toString("latin1") === "ustar" ? cString(h.subarray(345, 500)) : "";
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+/** A tar header's size field: octal text, or GNU base-256 for large sizes. */
+export function tarSize(field: Buffer): number {
   if ((field[0]! & 0x80) !== 0) {
     let n = 0;
     for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;

@@ -5,7 +5,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { OperationError, RepoCorruptError } from "../../errors.js";
-import { entryContent } from "../../repo/entry-content.js";
+import { entryContent, entryText } from "../../repo/entry-content.js";
 import type { Repository } from "../../repo/repository.js";
 import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
 import type { Logger } from "../../util/logger.js";
@@ -51,7 +51,7 @@ export async function prepareDump(options: {
 }): Promise<PreparedDump> {
   const { repo, snapshot } = options;
   const entries = await dumpEntries(repo, snapshot);
-  const globals = await readText(repo, entries.globals);
+  const globals = await entryText(repo.chunks, entries.globals);
   if (!options.spool) {
     if (options.precheck) for await (const buf of entryContent(repo.chunks, entries.dump)) void buf;
     return { globals, dump: entries.dump, dispose: () => Promise.resolve() };
@@ -163,12 +163,6 @@ async function dumpEntries(
     );
   }
   return { dump, globals };
-}
-
-async function readText(repo: Repository, entry: FileEntry): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const buf of entryContent(repo.chunks, entry)) parts.push(buf as Buffer);
-  return Buffer.concat(parts).toString("utf8");
 }
 
 /** CREATE DATABASE like the source: its encoding and locale (when this server has it) and owner. */

@@ -42,7 +42,10 @@ export interface Backend {
   put(key: string, data: ObjectData, options?: PutOptions): Promise<boolean>;
   /** Reads a whole object; throws NotFoundError when absent. */
   get(key: string): Promise<Buffer>;
-  /** Reads `length` bytes at `offset` of an object (a frame of a pack); throws NotFoundError when absent. */
+  /**
+   * Reads `length` bytes at `offset` of an object (a frame of a pack); throws NotFoundError
+   * when absent. Only for objects that never change once written: a backend may keep them open.
+   */
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Streams an object; throws NotFoundError when absent. */
   getStream(key: string): Promise<Readable>;

@@ -194,9 +194,32 @@ export class ChunkStore {
     if ((await sha256Hex(data)) !== id) {
       // zstd frames carry no checksum: a damaged one may decode to wrong bytes; do not keep them.
       this.#frames.delete(frameKey(location.frame));
+      const ref = location.frame.ref;
+      if (ref) {
+        // The dictionary was not checked when it was read: name it if it is the damaged one.
+        const base = await this.get(ref).then(
+          () => undefined,
+          (err: unknown) => err as Error,
+        );
+        if (base)
+          throw new RepoCorruptError(`chunk ${id} cannot be decoded: ${base.message}`, { cause: base });
+      }
       throw damaged(id);
     }
     return data;
+  }
+
+  /**
+   * A packed chunk's bytes without the hash check, as a `zstd-ref` frame's dictionary:
+   * the decoded chunk's own check catches a damaged dictionary (and then names it), and a
+   * restore of a delta backup would otherwise hash most bytes twice.
+   */
+  async #dictionary(id: string): Promise<Buffer> {
+    const location = (await this.packs()).chunks.get(id);
+    if (!location) return this.get(id);
+    const frame = await this.#frame(id, location.frame);
+    if (location.start + location.size > frame.length) return this.get(id);
+    return frame.subarray(location.start, location.start + location.size);
   }
 
   /** A frame's decoded bytes, from a small cache: consecutive chunks share frames. */
@@ -228,8 +251,8 @@ export class ChunkStore {
       });
     }
     if (ref.encoding === "raw") return body;
-    // A ref frame's dictionary is another chunk, read (and hash-checked) first.
-    const base = ref.encoding === "zstd-ref" ? await this.get(ref.ref!) : undefined;
+    // A ref frame's dictionary is another chunk, read first.
+    const base = ref.encoding === "zstd-ref" ? await this.#dictionary(ref.ref!) : undefined;
     try {
       if (base) {
         this.#refDecompressor.loadDictionary(base);

@@ -14,17 +14,45 @@ export function entryContent(chunks: ChunkStore, entry: FileEntry): Readable {
   return Readable.from(verifiedChunks(chunks, entry), { objectMode: false });
 }
 
-/** The chunks of a file entry in order, each verified, the whole-file hash checked after the last. */
+/** Chunks read ahead of the consumer: at most this many, and about this many bytes. */
+const READ_AHEAD_CHUNKS = 8;
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+/** Assumed size of a chunk object whose size is not known before it is read. */
+const UNKNOWN_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The chunks of a file entry in order, each verified, the whole-file hash checked after
+ * the last. Several chunks are fetched ahead (bounded in count and bytes), so reading and
+ * hashing on the thread pool overlap with decompression and the consumer's writes.
+ */
 export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
   // A one-chunk file's hash is its chunk's id, which the chunk store has just checked.
   const hash =
     entry.chunks.length === 1 && entry.chunks[0] === entry.sha256 ? undefined : createHash("sha256");
+  const ids = entry.chunks;
+  const ahead: { data: Promise<Buffer>; bytes: number }[] = [];
+  let aheadBytes = 0;
+  let next = 0;
+  const fill = (): void => {
+    while (
+      next < ids.length &&
+      (ahead.length === 0 || (ahead.length < READ_AHEAD_CHUNKS && aheadBytes < READ_AHEAD_BYTES))
+    ) {
+      const id = ids[next++]!;
+      const data = chunks.get(id);
+      data.catch(() => undefined); // awaited in order below
+      const bytes = chunks.locate(id)?.size ?? UNKNOWN_CHUNK_BYTES;
+      ahead.push({ data, bytes });
+      aheadBytes += bytes;
+    }
+  };
   let size = 0;
-  let next = entry.chunks.length > 0 ? chunks.get(entry.chunks[0]!) : undefined;
-  for (let i = 0; i < entry.chunks.length; i++) {
-    const data = await next!;
-    next = i + 1 < entry.chunks.length ? chunks.get(entry.chunks[i + 1]!) : undefined;
-    next?.catch(() => undefined);
+  fill();
+  while (ahead.length > 0) {
+    const head = ahead.shift()!;
+    aheadBytes -= head.bytes;
+    const data = await head.data;
+    fill();
     hash?.update(data);
     size += data.length;
     yield data;

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import fs from "node:fs/promises";
+import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { execFile } from "node:child_process";
@@ -13,6 +13,7 @@ import {
   type PutOptions,
 } from "../backend.js";
 import { forEachLimit } from "../../util/concurrency.js";
+import { ReadHandles } from "./read-handles.js";
 import {
   DIR_MODE,
   FILE_MODE,
@@ -36,6 +37,7 @@ export class LocalBackend implements Backend {
   readonly #root: string;
   readonly #dirtyDirs = new Set<string>();
   readonly #knownDirs = new Set<string>();
+  readonly #readHandles = new ReadHandles();
   /** Deferred puts: written under a temp name, renamed into place by flush() after a sync. */
   #deferred: { temp: string; file: string }[] = [];
 
@@ -92,10 +94,7 @@ export class LocalBackend implements Backend {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    const handle = await fs.open(this.#pathOf(key), "r").catch((err: NodeJS.ErrnoException) => {
-      throw err.code === "ENOENT" ? new ObjectNotFoundError(key) : err;
-    });
-    try {
+    const read = async (handle: FileHandle): Promise<Buffer> => {
       const buf = Buffer.allocUnsafe(length);
       let got = 0;
       while (got < length) {
@@ -106,9 +105,10 @@ export class LocalBackend implements Backend {
       if (got < length)
         throw new Error(`object ${key} ends before byte ${offset + length} (it has ${offset + got})`);
       return buf;
-    } finally {
-      await handle.close();
-    }
+    };
+    return this.#readHandles.with(this.#pathOf(key), read).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === "ENOENT" ? new ObjectNotFoundError(key) : err;
+    });
   }
 
   async getStream(key: string): Promise<Readable> {

@@ -20,18 +20,18 @@ const text = async (h: FileHandle): Promise<string> =>
 describe("ReadHandles", () => {
   it("reuses one open handle per file for reads close together", async () => {
     const handles = new ReadHandles({ idleMs: 1000 });
-    const first = await handles.with(file(0), async (h) => h);
-    const again = await handles.with(file(0), async (h) => h);
+    const first = await handles.with(file(0), (h) => Promise.resolve(h));
+    const again = await handles.with(file(0), (h) => Promise.resolve(h));
     expect(again).toBe(first);
     expect(await handles.with(file(0), text)).toBe("content 0");
   });
 
   it("closes the least recently used handle beyond the limit, and an idle one after the delay", async () => {
     const handles = new ReadHandles({ maxOpen: 2, idleMs: 50 });
-    const h0 = await handles.with(file(0), async (h) => h);
-    const h1 = await handles.with(file(1), async (h) => h);
-    await handles.with(file(0), async (h) => h); // 0 is now the most recent
-    await handles.with(file(2), async (h) => h);
+    const h0 = await handles.with(file(0), (h) => Promise.resolve(h));
+    const h1 = await handles.with(file(1), (h) => Promise.resolve(h));
+    await handles.with(file(0), (h) => Promise.resolve(h)); // 0 is now the most recent
+    await handles.with(file(2), (h) => Promise.resolve(h));
     await sleep(5);
     expect(h1.fd).toBe(-1);
     expect(h0.fd).toBeGreaterThan(-1);

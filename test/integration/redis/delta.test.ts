@@ -84,7 +84,9 @@ describe("a second redis backup stores changed chunks against their previous ver
     const refused = await prs(ws, ["restore", "redis", "--to", bad]);
     expect(refused.exitCode).toBe(1);
     // Named either directly or as the dictionary of a chunk stored against it.
-    expect(refused.stderr).toMatch(/chunk [0-9a-f]{64} (is damaged|cannot be decoded: chunk [0-9a-f]{64} is damaged)/);
+    expect(refused.stderr).toMatch(
+      /chunk [0-9a-f]{64} (is damaged|cannot be decoded: chunk [0-9a-f]{64} is damaged)/,
+    );
     await expect(fs.stat(bad)).rejects.toThrow();
   });
 });

@@ -399,6 +399,14 @@ describe("deltas between base backups", () => {
     expect(b!.storedBytes).toBeLessThan(a!.storedBytes * 0.25);
     await archiveCurrentWal(world.source);
 
+    // Only the delta backup is kept: prune must keep the first backup's chunks it is stored against.
+    await fs.appendFile(world.config, "    retention: {keepLast: 1}\n");
+    const pruned = await prs(world, "prune", "--json");
+    expect(pruned.exitCode, pruned.stderr).toBe(0);
+    expect((JSON.parse(pruned.stdout) as { deleted: string[] }).deleted).toContain(a!.id);
+    const verify = await prs(world, "verify", "--all");
+    expect(verify.exitCode, verify.stderr + verify.stdout).toBe(0);
+
     const to = path.join(world.dir, "from-deltas", "data");
     const r = await prs(world, "restore", TARGET, "--snapshot", b!.id, "--to", to);
     expect(r.exitCode, r.stderr).toBe(0);

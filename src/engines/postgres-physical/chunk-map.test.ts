@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { basisFrom, ChunkMapBuilder } from "./chunk-map.js";
+import { basisFrom, ChunkMapBuilder, type TarChunkMap } from "./chunk-map.js";
 import { TAR_CHUNK_BYTES, type TarChunk } from "./tar-chunker.js";
 
 const piece = (member: string, k: number): TarChunk => ({
@@ -18,7 +18,7 @@ describe("chunk map", () => {
       (c, i) => parent.note(i, c),
     );
     expect(parent.toJSON()).toEqual({ chunkBytes: TAR_CHUNK_BYTES, members: { a: [1, 3], b: [5, 2] } });
-    const basis = basisFrom(JSON.parse(JSON.stringify(parent.toJSON())), parentChunks)!;
+    const basis = basisFrom(JSON.parse(JSON.stringify(parent.toJSON())) as TarChunkMap, parentChunks)!;
     expect(basis(piece("b", 1))).toBe("b1");
     expect(basis(piece("a", 0))).toBe("a0");
     expect(basis(piece("a", 2))).toBe("a2");

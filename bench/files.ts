@@ -1,7 +1,8 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { comparisonTool } from "./comparison-tools.js";
 import { type Dataset, prepareDataset } from "./dataset.js";
-import { diskUsage, measure, step } from "./measure.js";
+import { diskUsage, measure, step, type Measurement } from "./measure.js";
 import { mutate, type MutationResult } from "./mutate.js";
 import { PrsCli } from "./prs-cli.js";
 import type { BenchContext, Section, SectionResult, StepResult } from "./section.js";
@@ -21,6 +22,8 @@ function layout(context: BenchContext) {
     rsyncRestore: join(run, "rsync-restore"),
     ours: join(run, "ours"),
     ourRestore: join(run, "ours-restore"),
+    restic: join(run, "restic"),
+    resticRestore: join(run, "restic-restore"),
   };
 }
 
@@ -29,10 +32,18 @@ function snapshotName(n: number): string {
   return `${new Date().toISOString().slice(0, 10).replaceAll("-", "")}-${n}`;
 }
 
-async function verifyRestores(paths: ReturnType<typeof layout>, mutation: MutationResult): Promise<string[]> {
+async function verifyRestores(
+  paths: ReturnType<typeof layout>,
+  mutation: MutationResult,
+  withRestic: boolean,
+): Promise<string[]> {
   const alwaysHash = [...mutation.modified, ...mutation.added];
   const notes: string[] = [];
-  const restored = { rsync: paths.rsyncRestore, ours: join(paths.ourRestore, paths.source) };
+  const restored: Record<string, string> = {
+    rsync: paths.rsyncRestore,
+    ours: join(paths.ourRestore, paths.source),
+    ...(withRestic ? { restic: join(paths.resticRestore, paths.source) } : {}),
+  };
   for (const [who, actual] of Object.entries(restored)) {
     const check = await compareTrees({ expected: paths.source, actual, alwaysHash });
     const meta = check.metadataDifferences;
@@ -68,6 +79,20 @@ async function runFiles(context: BenchContext): Promise<SectionResult> {
   const repo = join(paths.ours, "repo");
   await ours.writeConfig(repo, { [TARGET]: { type: "files", paths: [paths.source] } });
   await ours.run("init");
+  // restic, as the issue's reference for stored bytes and for speed, when it can be had.
+  const resticVersion = await comparisonTool(context, "restic", "restic");
+  const restic = (...args: string[]) =>
+    measure([
+      "env",
+      "RESTIC_PASSWORD=prs-bench",
+      `RESTIC_CACHE_DIR=${join(paths.run, "restic-cache")}`,
+      "restic",
+      "-r",
+      paths.restic,
+      "--quiet",
+      ...args,
+    ]);
+  if (resticVersion) await restic("init");
 
   const [first, second] = [join(paths.rsyncDest, snapshotName(1)), join(paths.rsyncDest, snapshotName(2))];
   const rsync1 = await step(context, "rsync first snapshot", () =>
@@ -76,6 +101,10 @@ async function runFiles(context: BenchContext): Promise<SectionResult> {
   const rsyncStored1 = await diskUsage(paths.rsyncDest);
   const ours1 = await step(context, "ours first snapshot", () => ours.backup(TARGET));
   const repoStored1 = await diskUsage(repo);
+  const restic1 = resticVersion
+    ? await step(context, "restic first snapshot", () => restic("backup", paths.source))
+    : undefined;
+  const resticStored1 = resticVersion ? await diskUsage(paths.restic) : 0;
 
   const mutation = await mutate(paths.source, MUTATION_SEED);
   const bytesAfter = dataset.bytes + mutation.bytesAdded;
@@ -85,6 +114,10 @@ async function runFiles(context: BenchContext): Promise<SectionResult> {
   const rsyncStored2 = (await diskUsage(paths.rsyncDest)) - rsyncStored1;
   const ours2 = await step(context, "ours re-snapshot", () => ours.backup(TARGET));
   const repoStored2 = (await diskUsage(repo)) - repoStored1;
+  const restic2 = resticVersion
+    ? await step(context, "restic re-snapshot", () => restic("backup", paths.source))
+    : undefined;
+  const resticStored2 = resticVersion ? (await diskUsage(paths.restic)) - resticStored1 : 0;
 
   const rsync3 = await step(context, "rsync restore", () =>
     measure(["rsync", "-a", `${second}/`, `${paths.rsyncRestore}/`]),
@@ -92,7 +125,32 @@ async function runFiles(context: BenchContext): Promise<SectionResult> {
   const ours3 = await step(context, "ours restore", () =>
     ours.run("restore", TARGET, "--to", paths.ourRestore, "--json"),
   );
-  const checks = await verifyRestores(paths, mutation);
+  const restic3 = resticVersion
+    ? await step(context, "restic restore", () =>
+        restic("restore", "latest", "--target", paths.resticRestore),
+      )
+    : undefined;
+  const checks = await verifyRestores(paths, mutation, resticVersion !== undefined);
+  const resticNote =
+    resticVersion && restic1 && restic2 && restic3
+      ? resticComparison(resticVersion, [
+          {
+            what: "first snapshot",
+            restic: restic1,
+            ours: ours1,
+            resticBytes: resticStored1,
+            ourBytes: repoStored1,
+          },
+          {
+            what: "re-snapshot",
+            restic: restic2,
+            ours: ours2,
+            resticBytes: resticStored2,
+            ourBytes: repoStored2,
+          },
+          { what: "full restore", restic: restic3, ours: ours3 },
+        ])
+      : "restic is not installed here and could not be installed, so it is not compared.";
 
   const steps: StepResult[] = [
     {
@@ -119,9 +177,24 @@ async function runFiles(context: BenchContext): Promise<SectionResult> {
       datasetNote(dataset, mutation),
       `Bytes stored are \`du -sb\` growth of the rsync destination and of our repository; ours also ` +
         `reported storedBytes ${reported.join(" / ")} in \`backup --json\`.`,
+      resticNote,
       ...checks,
     ],
   };
+}
+
+/** One line comparing restic with ours, step by step: times, bytes and ratios. */
+function resticComparison(
+  version: string,
+  rows: { what: string; restic: Measurement; ours: Measurement; resticBytes?: number; ourBytes?: number }[],
+): string {
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  const parts = rows.map((r) => {
+    const time = `${r.what} restic ${r.restic.wallSeconds.toFixed(2)} s vs ours ${r.ours.wallSeconds.toFixed(2)} s (${(r.ours.wallSeconds / r.restic.wallSeconds).toFixed(2)}×)`;
+    if (r.resticBytes === undefined || r.ourBytes === undefined) return time;
+    return `${time}, stored ${mb(r.resticBytes)} vs ${mb(r.ourBytes)} (${(r.ourBytes / r.resticBytes).toFixed(2)}×)`;
+  });
+  return `${version} on the same tree, in the same run: ${parts.join("; ")}.`;
 }
 
 /** Files: the runbook's rsync snapshots against prs-backup's `files` target on the same tree. */

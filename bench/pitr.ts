@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { PgServer } from "../src/engines/postgres-physical/pg-server.js";
 import { walMainPath } from "../src/engines/postgres-physical/restore.js";
 import { ScratchCluster } from "../src/engines/postgres/scratch-cluster.js";
-import { diskUsage, measure, syncDisks } from "./measure.js";
+import { diskUsage, measure, syncDisks, type Measurement } from "./measure.js";
+import { pgBackRestFor } from "./pgbackrest.js";
 import { PrsCli } from "./prs-cli.js";
 import type { BenchContext } from "./section.js";
 
@@ -87,6 +88,15 @@ export async function pitrBench(context: BenchContext): Promise<string> {
     await syncDisks();
     context.log("pitr: prs-backup backup (first)");
     const first = await cli.backup(TARGET);
+    const backrest = await pgBackRestFor(context, cluster, dir);
+    let backrestBackup: Measurement | undefined;
+    let backrestBytes = 0;
+    if (backrest) {
+      await syncDisks();
+      context.log(`pitr: pgBackRest full backup (${backrest.version})`);
+      backrestBackup = await backrest.backup();
+      backrestBytes = await backrest.repoBytes();
+    }
 
     context.log(`pitr: pgbench -c 4 -T ${PGBENCH_SECONDS} with wal push as archive_command`);
     await fs.writeFile(pushLog, "");
@@ -134,23 +144,33 @@ export async function pitrBench(context: BenchContext): Promise<string> {
     }
     const replaySeconds = (Date.now() - replayStart) / 1000;
     const [check] = await restored.query<{ n: string }>("SELECT count(*)::text AS n FROM pgbench_accounts");
+    let backrestRestore: Measurement | undefined;
+    if (backrest) {
+      await syncDisks();
+      context.log("pitr: pgBackRest restore");
+      backrestRestore = await backrest.restore(join(dir, "pgbackrest-restored"));
+    }
+    const vs = (ours: number, theirs: number | undefined): string =>
+      theirs === undefined ? "—" : `${(ours / theirs).toFixed(2)}× pgBackRest`;
 
     const f = first.snapshots[0]!;
     const sn = second.snapshots[0]!;
     const rows = [
-      `| step | runbook (pg_basebackup -Ft -z) | prs-backup | ratio |`,
-      `| --- | --- | --- | --- |`,
-      `| base backup, time | ${s(runbook.wallSeconds)} | ${s(first.wallSeconds)} | ${(runbook.wallSeconds / first.wallSeconds).toFixed(1)}× faster |`,
-      `| base backup, bytes stored | ${mb(runbookBytes)} | ${mb(f.storedBytes)} | ${(f.storedBytes / runbookBytes).toFixed(2)} |`,
-      `| base backup, peak RSS | ${mb(runbook.peakRssBytes)} | ${mb(first.peakRssBytes)} | |`,
-      `| second base backup after ${PGBENCH_SECONDS} s pgbench, bytes stored | ${mb(runbookBytes)} (full again) | ${mb(sn.storedBytes)} (${((100 * sn.storedBytes) / f.storedBytes).toFixed(0)}% of the first) | |`,
-      `| WAL push under pgbench -c 4 | — | ${(pushes.length / loadSeconds).toFixed(2)} segments/s (${mb(walBytes / loadSeconds)}/s), p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms | |`,
-      `| restore to end of archive | — | ${s(restore.wallSeconds)} restore + ${s(replaySeconds)} replay to promotion | |`,
+      `| step | runbook (pg_basebackup -Ft -z) | pgBackRest (zst:3, process-max 2) | prs-backup | ratio |`,
+      `| --- | --- | --- | --- | --- |`,
+      `| base backup, time | ${s(runbook.wallSeconds)} | ${backrestBackup ? s(backrestBackup.wallSeconds) : "—"} | ${s(first.wallSeconds)} | ${(runbook.wallSeconds / first.wallSeconds).toFixed(1)}× faster than the runbook; ${vs(first.wallSeconds, backrestBackup?.wallSeconds)} |`,
+      `| base backup, bytes stored | ${mb(runbookBytes)} | ${backrest ? mb(backrestBytes) : "—"} | ${mb(f.storedBytes)} | ${(f.storedBytes / runbookBytes).toFixed(2)} of the runbook; ${vs(f.storedBytes, backrest ? backrestBytes : undefined)} |`,
+      `| base backup, peak RSS | ${mb(runbook.peakRssBytes)} | ${backrestBackup ? mb(backrestBackup.peakRssBytes) : "—"} | ${mb(first.peakRssBytes)} | |`,
+      `| second base backup after ${PGBENCH_SECONDS} s pgbench, bytes stored | ${mb(runbookBytes)} (full again) | — | ${mb(sn.storedBytes)} (${((100 * sn.storedBytes) / f.storedBytes).toFixed(0)}% of the first) | |`,
+      `| WAL push under pgbench -c 4 | — | — | ${(pushes.length / loadSeconds).toFixed(2)} segments/s (${mb(walBytes / loadSeconds)}/s), p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms | |`,
+      `| restore to end of archive | — | ${backrestRestore ? `${s(backrestRestore.wallSeconds)} (its full backup, no replay)` : "—"} | ${s(restore.wallSeconds)} restore + ${s(replaySeconds)} replay to promotion | ${vs(restore.wallSeconds, backrestRestore?.wallSeconds)} (restore only) |`,
     ];
     const notes = [
       `One push takes p50 ${percentile(latencies, 50).toFixed(0)} ms under this load, so the archiver can push about ${(1000 / percentile(latencies, 50)).toFixed(1)} segments/s one after another; pgbench generated ${(pushes.length / loadSeconds).toFixed(2)}/s.`,
       `PITR: pgbench scale ${scale}, databases ${mb(dbBytes)}; ${pushes.length} WAL segments pushed in ${s(loadSeconds)} of pgbench, max ${maxReady} .ready files waiting, pg_stat_archiver.failed_count ${st?.failed}; restored cluster has ${check?.n} pgbench_accounts rows.`,
-      "pgBackRest is not installed on this machine, so it is not measured.",
+      backrest
+        ? `pgBackRest ${backrest.version}: a full backup of the same cluster right after our first base backup (before pgbench), and a restore of it into an empty directory; our restore is of the newest base backup (the second, mostly zstd-ref deltas against the first).`
+        : "pgBackRest is not installed here and could not be installed, so it is not measured.",
     ];
     return [`### postgres-physical (PITR)`, "", ...rows, "", ...notes.map((n) => `- ${n}`), ""].join("\n");
   } finally {

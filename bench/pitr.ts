@@ -130,6 +130,15 @@ export async function pitrBench(context: BenchContext): Promise<string> {
     context.log("pitr: prs-backup backup (second, after pgbench)");
     const second = await cli.backup(TARGET);
 
+    // The restores need only the repositories: stop the source, so that its checkpoint and
+    // autovacuum after pgbench do not run during them (the cluster directory goes too).
+    await cluster.close();
+    let backrestRestore: Measurement | undefined;
+    if (backrest) {
+      await syncDisks();
+      context.log("pitr: pgBackRest restore");
+      backrestRestore = await backrest.restore(join(dir, "pgbackrest-restored"));
+    }
     context.log("pitr: restore to the end of the archive and replay");
     await fs.mkdir(join(dir, "restored"), { recursive: true });
     await syncDisks();
@@ -144,12 +153,6 @@ export async function pitrBench(context: BenchContext): Promise<string> {
     }
     const replaySeconds = (Date.now() - replayStart) / 1000;
     const [check] = await restored.query<{ n: string }>("SELECT count(*)::text AS n FROM pgbench_accounts");
-    let backrestRestore: Measurement | undefined;
-    if (backrest) {
-      await syncDisks();
-      context.log("pitr: pgBackRest restore");
-      backrestRestore = await backrest.restore(join(dir, "pgbackrest-restored"));
-    }
     const vs = (ours: number, theirs: number | undefined): string =>
       theirs === undefined ? "—" : `${(ours / theirs).toFixed(2)}× pgBackRest`;
 

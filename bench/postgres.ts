@@ -93,10 +93,13 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
     const ours2 = await step(context, "ours backup (next day, unchanged)", () => ours.backup(TARGET));
     const stored2 = (await diskUsage(repo)) - repoBase - stored1;
 
+    // A checkpoint before each restore, so neither pays for the other's dirty buffers and WAL.
     await cluster.query("CREATE DATABASE restored_runbook");
+    await cluster.query("CHECKPOINT");
     const rb3 = await step(context, "runbook pg_restore -j2", () =>
       measure([join(bin, "pg_restore"), ...conn, "-j2", "-d", "restored_runbook", dump1]),
     );
+    await cluster.query("CHECKPOINT");
     const ours3 = await step(context, "ours restore --database", () =>
       ours.run("restore", TARGET, "--database", "restored_ours", "--json"),
     );

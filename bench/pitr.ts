@@ -172,7 +172,7 @@ export async function pitrBench(context: BenchContext): Promise<string> {
       `One push takes p50 ${percentile(latencies, 50).toFixed(0)} ms under this load, so the archiver can push about ${(1000 / percentile(latencies, 50)).toFixed(1)} segments/s one after another; pgbench generated ${(pushes.length / loadSeconds).toFixed(2)}/s.`,
       `PITR: pgbench scale ${scale}, databases ${mb(dbBytes)}; ${pushes.length} WAL segments pushed in ${s(loadSeconds)} of pgbench, max ${maxReady} .ready files waiting, pg_stat_archiver.failed_count ${st?.failed}; restored cluster has ${check?.n} pgbench_accounts rows.`,
       backrest
-        ? `pgBackRest ${backrest.version}: a full backup of the same cluster right after our first base backup (before pgbench), and a restore of it into an empty directory; our restore is of the newest base backup (the second, mostly zstd-ref deltas against the first).`
+        ? `${backrest.version}: a full backup of the same cluster right after our first base backup (before pgbench), and a restore of it into an empty directory; our restore is of the newest base backup (the second, mostly zstd-ref deltas against the first).`
         : "pgBackRest is not installed here and could not be installed, so it is not measured.",
     ];
     return [`### postgres-physical (PITR)`, "", ...rows, "", ...notes.map((n) => `- ${n}`), ""].join("\n");

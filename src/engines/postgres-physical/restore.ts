@@ -11,6 +11,14 @@ import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "
 import { BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
 import { prepareWalDirectory } from "./wal-directory.js";
 import { parseLsn } from "./wal-names.js";
+import { WalArchive } from "./wal-archive.js";
+import {
+  chooseTimeline,
+  historyTimeline,
+  parseHistory,
+  type HistoryEntry,
+  type TimelineChoice,
+} from "./timelines.js";
 
 /** What recovery should stop at (at most one); none: the end of the archive. */
 export interface RecoveryTarget {
@@ -150,6 +158,8 @@ export function recoverySettings(options: {
   restoreCommand: string;
   target: RecoveryTarget;
   archive: boolean;
+  /** `recovery_target_timeline`; default `latest`. */
+  timeline?: string;
 }): Record<string, string> {
   const t = options.target;
   return {
@@ -159,7 +169,7 @@ export function recoverySettings(options: {
     ...(t.xid !== undefined ? { recovery_target_xid: checkedXid(t.xid) } : {}),
     ...(t.name !== undefined ? { recovery_target_name: t.name } : {}),
     recovery_target_action: "promote",
-    recovery_target_timeline: "latest",
+    recovery_target_timeline: options.timeline ?? "latest",
     ...(options.archive ? {} : { archive_mode: "off" }),
   };
 }
@@ -200,10 +210,12 @@ export async function restorePhysical(
   }
   if (aside) await refuseRunningServer(dest);
   const repoPath = ctx.repo.backend.location;
+  const timeline = await timelineFor(new WalArchive(repoPath, target.name), meta);
   const settings = recoverySettings({
     restoreCommand: walCommandFor("fetch", repoPath, target.name),
     target: recoveryTarget,
     archive: target.archiveAfterRestore,
+    timeline: timeline.setting,
   });
   const steps: RestoreStep[] = [];
   if (inPlace && ctx.services?.stop)
@@ -227,7 +239,7 @@ export async function restorePhysical(
     entries: snapshot.entries.count,
     bytes: snapshot.sourceBytes,
     movedAside: [],
-    notes: [],
+    notes: timeline.note ? [timeline.note] : [],
   };
   if (request.dryRun) return result;
 
@@ -317,4 +329,20 @@ async function refuseRunningServer(dir: string): Promise<void> {
       "E_RESTORE_REFUSED",
       `PostgreSQL (pid ${pid}) is running on ${dir}: stop it first (services.stop, or pg_ctl -D ${dir} stop)`,
     );
+}
+
+/** The timeline to recover along, from the history files in the archive (see chooseTimeline). */
+async function timelineFor(archive: WalArchive, meta: BaseBackupMetadata): Promise<TimelineChoice> {
+  const histories = new Map<number, HistoryEntry[]>();
+  for (const name of await archive.list()) {
+    const tli = historyTimeline(name);
+    if (tli === undefined) continue;
+    const text = (await archive.read(name)).toString("utf8");
+    try {
+      histories.set(tli, parseHistory(text));
+    } catch (err) {
+      throw new RepoCorruptError(`timeline history ${name} in the archive: ${(err as Error).message}`);
+    }
+  }
+  return chooseTimeline({ timeline: meta.timeline, stopLsn: parseLsn(meta.stopLsn) }, histories);
 }

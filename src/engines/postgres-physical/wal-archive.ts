@@ -93,11 +93,8 @@ export class WalArchive {
     return "stored";
   }
 
-  /**
-   * Copies an archived WAL file to `dest`, verified against its hash: temp file beside
-   * `dest`, fsync, rename — never a partial or empty `dest`.
-   */
-  async fetch(name: string, dest: string): Promise<void> {
+  /** An archived WAL file's content, verified against its hash. */
+  async read(name: string): Promise<Buffer> {
     const file = this.#file(name);
     let body: Buffer;
     try {
@@ -109,12 +106,19 @@ export class WalArchive {
         cause: err,
       });
     }
-    let plain: Buffer;
     try {
-      plain = decodeWalObject(body);
+      return decodeWalObject(body);
     } catch (err) {
       throw new WalArchiveError("damaged", `${file} is damaged: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Copies an archived WAL file to `dest`, verified against its hash: temp file beside
+   * `dest`, fsync, rename — never a partial or empty `dest`.
+   */
+  async fetch(name: string, dest: string): Promise<void> {
+    const plain = await this.read(name);
     try {
       await writeFileAtomic(dest, plain, { mode: 0o600 });
     } catch (err) {

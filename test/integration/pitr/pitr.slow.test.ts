@@ -240,6 +240,24 @@ describe("postgres-physical: base backup, WAL archive, point-in-time recovery (r
       await fs.writeFile(victim.file, original);
     }
   });
+  it("after a branch was archived, a newer base backup of the old timeline restores along that timeline", async () => {
+    // Timeline 2 (the PITR above that became "production") forked off timeline 1, which the source went on writing.
+    const backup = await prs(world, "backup", TARGET, "--json");
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    await insertBatch(world.source, "E", 5001, 100);
+    const expected = await batches(world.source);
+    await archiveCurrentWal(world.source);
+    const to = path.join(world.dir, "after-branch", "data");
+    const r = await prs(world, "restore", TARGET, "--to", to);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/timeline [23] in the archive forked off timeline 1 before this base backup ended/);
+    await expect(fs.readFile(path.join(to, "postgresql.auto.conf"), "utf8")).resolves.toMatch(
+      /recovery_target_timeline = '1'/,
+    );
+    const server = await startRestored(to);
+    restored.push(server);
+    expect(await batches(server)).toEqual(expected);
+  });
 });
 
 describe("wal push killed with SIGKILL mid-write", () => {

@@ -250,7 +250,9 @@ describe("postgres-physical: base backup, WAL archive, point-in-time recovery (r
     const to = path.join(world.dir, "after-branch", "data");
     const r = await prs(world, "restore", TARGET, "--to", to);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/timeline [23] in the archive forked off timeline 1 before this base backup ended/);
+    expect(r.stdout).toMatch(
+      /timeline [23] in the archive forked off timeline 1 before this base backup ended/,
+    );
     await expect(fs.readFile(path.join(to, "postgresql.auto.conf"), "utf8")).resolves.toMatch(
       /recovery_target_timeline = '1'/,
     );

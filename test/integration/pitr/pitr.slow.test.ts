@@ -3,12 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../../src/config/index.js";
 import type { PgServer } from "../../../src/engines/postgres-physical/pg-server.js";
-import { engineFor } from "../../../src/engines/registry.js";
-import { openRepository } from "../../../src/repo/open.js";
-import { createLogger } from "../../../src/util/logger.js";
-import { createProgress } from "../../../src/util/progress.js";
 import { walMainPath } from "../../../src/engines/postgres-physical/restore.js";
 import { damageChunk, storedChunks } from "../../helpers/repo.js";
 import {
@@ -104,21 +99,18 @@ describe("postgres-physical: base backup, WAL archive, point-in-time recovery (r
     await atEnd.destroy();
   });
 
-  it("restores to an LSN and to a named restore point (engine API; the CLI has only --time yet)", async () => {
-    const { config } = await loadConfig({ configPath: world.config, env: process.env, cwd: world.dir });
-    const target = config.targets[TARGET]!;
-    const repo = await openRepository(config.repository);
-    const [snapshot] = await repo.snapshots.list(TARGET);
-    const logger = createLogger({ level: "warn" });
-    const ctx = { repo, logger, progress: createProgress({ label: "t", logger }), env: process.env };
-    for (const [label, extra] of [
-      ["lsn", { lsn: lsnT }],
-      ["name", { name: "before-B" }],
+  it("restores to an LSN (--lsn) and to a named restore point (--name)", async () => {
+    for (const [label, flag, value] of [
+      ["lsn", "--lsn", lsnT],
+      ["name", "--name", "before-B"],
     ] as const) {
       const to = path.join(world.dir, `at-${label}`, "data");
-      await (
-        await engineFor(target)
-      ).restore(target, { snapshot: snapshot!, to, force: false, dryRun: false, ...extra }, ctx);
+      const r = await prs(world, "restore", TARGET, flag, value, "--to", to);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const conf = await fs.readFile(path.join(to, "postgresql.auto.conf"), "utf8");
+      expect(conf).toContain(
+        label === "lsn" ? `recovery_target_lsn = '${lsnT}'` : "recovery_target_name = 'before-B'",
+      );
       const server = await startRestored(to);
       try {
         expect(await batches(server), label).toEqual(expectedA);

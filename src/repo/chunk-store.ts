@@ -1,11 +1,11 @@
-import { chunkId, sha256Hex } from "./chunk-id.js";
+import { chunkId } from "./chunk-id.js";
 import { Compressor, Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
 import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
 import { packKey } from "./pack-format.js";
 
-export { chunkId, sha256Hex };
+export { chunkId };
 
 /** First byte of every stored chunk: how the rest is encoded. */
 const enum Encoding {
@@ -177,9 +177,7 @@ export class ChunkStore {
       throw err;
     }
     const data = this.#decodeBody(id, body);
-    // Hashed on the thread pool: a restore hashes every byte it writes, and this thread
-    // has decompression and writing to do meanwhile.
-    if ((await sha256Hex(data)) !== id) throw damaged(id);
+    if (chunkId(data) !== id) throw damaged(id);
     return data;
   }
 
@@ -191,7 +189,7 @@ export class ChunkStore {
       );
     }
     const data = frame.subarray(location.start, location.start + location.size);
-    if ((await sha256Hex(data)) !== id) {
+    if (chunkId(data) !== id) {
       // zstd frames carry no checksum: a damaged one may decode to wrong bytes; do not keep them.
       this.#frames.delete(frameKey(location.frame));
       const ref = location.frame.ref;

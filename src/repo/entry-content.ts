@@ -22,8 +22,8 @@ const UNKNOWN_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * The chunks of a file entry in order, each verified, the whole-file hash checked after
- * the last. Several chunks are fetched ahead (bounded in count and bytes), so reading and
- * hashing on the thread pool overlap with decompression and the consumer's writes.
+ * the last. Several chunks are fetched ahead (bounded in count and bytes), so the reads
+ * on the thread pool overlap with decoding and the consumer's writes.
  */
 export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
   // A one-chunk file's hash is its chunk's id, which the chunk store has just checked.

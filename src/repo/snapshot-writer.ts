@@ -3,7 +3,7 @@ import os from "node:os";
 import { toPrsBackupError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { dataLength } from "./backend.js";
-import { chunkKey, sha256Hex } from "./chunk-store.js";
+import { chunkId, chunkKey } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import { PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
 import { PACKED_CHUNK_MAX } from "./pack-format.js";
@@ -18,7 +18,7 @@ const ENTRY_BATCH_BYTES = 64 * 1024;
 const WRITE_CONCURRENCY = 8;
 /** A chunk is stored against its previous version only when that makes it this many times smaller. */
 const DELTA_GAIN = 8;
-/** Chunks of one stream stored at once (hashing on the thread pool overlaps compression here). */
+/** Chunks of one stream stored at once (their writes overlap with the next chunks' work). */
 const CHUNKS_AHEAD = 4;
 
 export interface StoredData {
@@ -119,8 +119,8 @@ export class SnapshotWriter {
   }
 
   /**
-   * Stores a sequence of chunks keeping their order, with a few in flight: the thread pool
-   * hashes the next chunks while this thread compresses the current one.
+   * Stores a sequence of chunks keeping their order, with a few in flight: the writes of
+   * earlier chunks go on while this thread hashes and compresses the next ones.
    */
   chunkSink(): { add(chunk: Buffer, deltaCandidate?: string): Promise<void>; finish(): Promise<string[]> } {
     const ids: string[] = [];
@@ -148,7 +148,7 @@ export class SnapshotWriter {
     if (last) chunks.push(await this.storeChunk(last));
     await this.endFrame();
     // A one-chunk file's hash is its chunk id: hashing it twice would double the CPU cost.
-    const sha256 = chunks.length === 1 ? chunks[0]! : await sha256Hex(data);
+    const sha256 = chunks.length === 1 ? chunks[0]! : chunkId(data);
     return { chunks, size: data.length, sha256 };
   }
 
@@ -207,7 +207,7 @@ export class SnapshotWriter {
   async storeChunk(data: Buffer, deltaCandidate?: string): Promise<string> {
     this.#throwIfFailed();
     await this.#repo.chunks.loadIndex();
-    const id = await sha256Hex(data);
+    const id = chunkId(data);
     if (this.#repo.chunks.has(id) || this.#pending.has(id)) return id;
     this.#pending.add(id);
     if (this.#packs && data.length < PACKED_CHUNK_MAX) {

@@ -181,14 +181,19 @@ export class ChunkStore {
     return data;
   }
 
-  async #getPacked(id: string, location: ChunkLocation): Promise<Buffer> {
+  /** A packed chunk's bytes, cut from its decoded frame, not yet hash-checked. */
+  async #packedBytes(id: string, location: ChunkLocation): Promise<Buffer> {
     const frame = await this.#frame(id, location.frame);
     if (location.start + location.size > frame.length) {
       throw new RepoCorruptError(
         `chunk ${id} is damaged: its frame in pack ${location.frame.pack} is too short`,
       );
     }
-    const data = frame.subarray(location.start, location.start + location.size);
+    return frame.subarray(location.start, location.start + location.size);
+  }
+
+  async #getPacked(id: string, location: ChunkLocation): Promise<Buffer> {
+    const data = await this.#packedBytes(id, location);
     if (chunkId(data) !== id) {
       // zstd frames carry no checksum: a damaged one may decode to wrong bytes; do not keep them.
       this.#frames.delete(frameKey(location.frame));
@@ -214,10 +219,7 @@ export class ChunkStore {
    */
   async #dictionary(id: string): Promise<Buffer> {
     const location = (await this.packs()).chunks.get(id);
-    if (!location) return this.get(id);
-    const frame = await this.#frame(id, location.frame);
-    if (location.start + location.size > frame.length) return this.get(id);
-    return frame.subarray(location.start, location.start + location.size);
+    return location ? this.#packedBytes(id, location) : this.get(id);
   }
 
   /** A frame's decoded bytes, from a small cache: consecutive chunks share frames. */

@@ -3,7 +3,7 @@ import { StringDecoder } from "node:string_decoder";
 import { RepoCorruptError, UsageError, UserError } from "../errors.js";
 import { ObjectNotFoundError, type Backend } from "./backend.js";
 import type { ChunkStore } from "./chunk-store.js";
-import type { Entry, SnapshotManifest } from "./snapshot.js";
+import type { Entry, FileEntry, SnapshotManifest } from "./snapshot.js";
 
 const ID_PATTERN = /^[0-9a-f]{16}$/;
 
@@ -120,6 +120,17 @@ export class SnapshotStore {
   async remove(id: string): Promise<void> {
     await this.#backend.delete(manifestKey(id));
     await this.#backend.flush();
+  }
+
+  /** The file entries among `paths` of a snapshot (one pass over its entries); absent paths are missing from the map. */
+  async fileEntries(manifest: SnapshotManifest, paths: readonly string[]): Promise<Map<string, FileEntry>> {
+    const wanted = new Set(paths);
+    const found = new Map<string, FileEntry>();
+    for await (const entry of this.entries(manifest)) {
+      if (entry.type === "file" && wanted.has(entry.path)) found.set(entry.path, entry);
+      if (found.size === wanted.size) break;
+    }
+    return found;
   }
 
   /** Streams a snapshot's entries in stored order (sorted by path), each chunk verified. */

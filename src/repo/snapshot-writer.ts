@@ -21,6 +21,14 @@ const DELTA_GAIN = 8;
 /** Chunks of one stream stored at once (their writes overlap with the next chunks' work). */
 const CHUNKS_AHEAD = 4;
 
+/** Cuts a byte stream into chunks; a cutter may label its chunks (see storeCut's `onChunk`). */
+export interface StreamCutter<C extends { data: Buffer }> {
+  /** Feeds bytes; returns the chunks completed by them. */
+  push(buf: Uint8Array): C[];
+  /** The last chunk, if any bytes are left. */
+  finish(): C | undefined;
+}
+
 export interface StoredData {
   chunks: string[];
   size: number;
@@ -97,46 +105,52 @@ export class SnapshotWriter {
     options: { previous?: readonly string[] } = {},
   ): Promise<StoredData> {
     const chunker = new Chunker(this.#params);
-    const hash = createHash("sha256");
-    const sink = this.chunkSink();
+    const cutter: StreamCutter<{ data: Buffer }> = {
+      push: (buf) => chunker.push(buf).map((data) => ({ data })),
+      finish: () => {
+        const data = chunker.finish();
+        return data && { data };
+      },
+    };
     const basis = options.previous && this.#packs ? await this.#deltaBasis(options.previous) : undefined;
+    return this.storeCut(source, cutter, basis && ((_chunk, _index, middle) => basis(middle)));
+  }
+
+  /**
+   * Stores a byte stream cut by `cutter`, keeping the chunks' order with a few in flight:
+   * the writes of earlier chunks go on while this thread hashes and compresses the next
+   * ones. `onChunk` sees each chunk in order (its index, and the stream offset of its
+   * middle) and may name the chunk to store it against as a delta.
+   */
+  async storeCut<C extends { data: Buffer }>(
+    source: AsyncIterable<Uint8Array>,
+    cutter: StreamCutter<C>,
+    onChunk?: (chunk: C, index: number, middle: number) => string | undefined,
+  ): Promise<StoredData> {
+    const hash = createHash("sha256");
+    const ids: string[] = [];
+    const window: Promise<string>[] = [];
     let size = 0;
     let offset = 0;
-    const store = async (chunk: Buffer) => {
-      await sink.add(chunk, basis?.(offset + chunk.length / 2));
-      offset += chunk.length;
+    let index = 0;
+    const store = async (chunk: C): Promise<void> => {
+      const candidate = onChunk?.(chunk, index++, offset + chunk.data.length / 2);
+      offset += chunk.data.length;
+      const stored = this.storeChunk(chunk.data, candidate);
+      stored.catch(() => undefined); // awaited in order below
+      window.push(stored);
+      if (window.length >= CHUNKS_AHEAD) ids.push(await window.shift()!);
     };
     for await (const buf of source) {
       hash.update(buf);
       size += buf.length;
-      for (const chunk of chunker.push(buf)) await store(chunk);
+      for (const chunk of cutter.push(buf)) await store(chunk);
     }
-    const last = chunker.finish();
+    const last = cutter.finish();
     if (last) await store(last);
-    const chunks = await sink.finish();
+    while (window.length > 0) ids.push(await window.shift()!);
     await this.endFrame();
-    return { chunks, size, sha256: hash.digest("hex") };
-  }
-
-  /**
-   * Stores a sequence of chunks keeping their order, with a few in flight: the writes of
-   * earlier chunks go on while this thread hashes and compresses the next ones.
-   */
-  chunkSink(): { add(chunk: Buffer, deltaCandidate?: string): Promise<void>; finish(): Promise<string[]> } {
-    const ids: string[] = [];
-    const window: Promise<string>[] = [];
-    return {
-      add: async (chunk, deltaCandidate) => {
-        const stored = this.storeChunk(chunk, deltaCandidate);
-        stored.catch(() => undefined); // awaited in order below
-        window.push(stored);
-        if (window.length >= CHUNKS_AHEAD) ids.push(await window.shift()!);
-      },
-      finish: async () => {
-        while (window.length > 0) ids.push(await window.shift()!);
-        return ids;
-      },
-    };
+    return { chunks: ids, size, sha256: hash.digest("hex") };
   }
 
   /** Stores bytes already in memory (a small file), cut the same way as a stream. */

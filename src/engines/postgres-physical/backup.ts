@@ -1,11 +1,11 @@
-import { createHash } from "node:crypto";
 import { OperationError } from "../../errors.js";
 import { spawnStreaming, describeFailure, CommandFailedError } from "../../util/subprocess.js";
+import type { StoredData } from "../../repo/snapshot-writer.js";
 import type { BackupContext, BackupResult } from "../engine.js";
 import { connectionFor, pgTool, queryServer } from "./pg-connect.js";
 import { BACKUP_MANIFEST, BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
 import { ChunkMapBuilder, CHUNK_MAP_ENTRY, parentBasis, type TarChunkMap } from "./chunk-map.js";
-import { TarChunker, type TarChunk } from "./tar-chunker.js";
+import { TarChunker } from "./tar-chunker.js";
 import { TarScanner } from "./tar-scan.js";
 import { WalArchive } from "./wal-archive.js";
 import { ownerOf, prepareWalDirectory } from "./wal-directory.js";
@@ -152,30 +152,31 @@ async function storeTar(
   source: AsyncIterable<Buffer>,
   scanner: TarScanner,
   ctx: BackupContext,
-): Promise<{ stored: { chunks: string[]; size: number; sha256: string }; map: TarChunkMap }> {
+): Promise<{ stored: StoredData; map: TarChunkMap }> {
   const basis = await parentBasis(ctx);
-  const chunker = new TarChunker();
   const map = new ChunkMapBuilder();
-  const hash = createHash("sha256");
-  const sink = ctx.writer.chunkSink();
-  let size = 0;
-  let index = 0;
-  const add = async (chunk: TarChunk): Promise<void> => {
-    map.note(index++, chunk);
-    await sink.add(chunk.data, basis?.(chunk));
-  };
+  const stored = await ctx.writer.storeCut(
+    watched(source, scanner, ctx),
+    new TarChunker(),
+    (chunk, index) => {
+      map.note(index, chunk);
+      return basis?.(chunk);
+    },
+  );
+  return { stored, map: map.toJSON() };
+}
+
+/** Passes the stream through, showing it to the scanner (backup_label, backup_manifest) and the progress. */
+async function* watched(
+  source: AsyncIterable<Buffer>,
+  scanner: TarScanner,
+  ctx: BackupContext,
+): AsyncGenerator<Buffer> {
   for await (const buf of source) {
     scanner.push(buf);
-    hash.update(buf);
-    size += buf.length;
     ctx.progress.add(buf.length, 0);
-    for (const chunk of chunker.push(buf)) await add(chunk);
+    yield buf;
   }
-  const last = chunker.finish();
-  if (last) await add(last);
-  const chunks = await sink.finish();
-  await ctx.writer.endFrame();
-  return { stored: { chunks, size, sha256: hash.digest("hex") }, map: map.toJSON() };
 }
 
 function stopLsnOf(manifest: Buffer | undefined, stderr: string): string | undefined {

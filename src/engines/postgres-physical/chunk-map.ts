@@ -61,16 +61,12 @@ export async function parentBasis(ctx: BackupContext): Promise<DeltaBasis | unde
   const parent: SnapshotManifest | undefined = ctx.parent;
   if (!parent) return undefined;
   try {
-    let tar: readonly string[] | undefined;
-    let map: TarChunkMap | undefined;
-    for await (const entry of ctx.repo.snapshots.entries(parent)) {
-      if (entry.type !== "file") continue;
-      if (entry.path === BASE_TAR) tar = entry.chunks;
-      if (entry.path === CHUNK_MAP_ENTRY) {
-        map = chunkMapSchema.parse(JSON.parse(await entryText(ctx.repo.chunks, entry)));
-      }
-    }
-    return tar && map ? basisFrom(map, tar) : undefined;
+    const found = await ctx.repo.snapshots.fileEntries(parent, [BASE_TAR, CHUNK_MAP_ENTRY]);
+    const tar = found.get(BASE_TAR);
+    const mapEntry = found.get(CHUNK_MAP_ENTRY);
+    if (!tar || !mapEntry) return undefined;
+    const map = chunkMapSchema.parse(JSON.parse(await entryText(ctx.repo.chunks, mapEntry)));
+    return basisFrom(map, tar.chunks);
   } catch (err) {
     ctx.logger.warn(
       `the parent base backup's chunk map is unreadable (${(err as Error).message}); storing changed chunks whole`,

@@ -3,10 +3,10 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { OperationError, RepoCorruptError, UserError } from "../../errors.js";
-import { entryContent } from "../../repo/entry-content.js";
-import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
+import type { SnapshotManifest } from "../../repo/snapshot.js";
 import { isEmptyOrMissingDir, pathExists } from "../../util/fs.js";
-import { runChecked, runCommand } from "../../util/subprocess.js";
+import { runChecked } from "../../util/subprocess.js";
+import { runFedFromEntry } from "../restore-into-command.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
 import { BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
 import { prepareWalDirectory } from "./wal-directory.js";
@@ -271,20 +271,14 @@ export async function restorePhysical(
 }
 
 async function extractBase(snapshot: SnapshotManifest, dest: string, ctx: EngineContext): Promise<void> {
-  let tar: FileEntry | undefined;
-  for await (const entry of ctx.repo.snapshots.entries(snapshot))
-    if (entry.path === BASE_TAR && entry.type === "file") tar = entry;
+  const tar = (await ctx.repo.snapshots.fileEntries(snapshot, [BASE_TAR])).get(BASE_TAR);
   if (!tar) throw new RepoCorruptError(`snapshot ${snapshot.id} has no ${BASE_TAR} entry`);
-  const content = entryContent(ctx.repo.chunks, tar);
-  let damage: Error | undefined;
-  content.on("error", (err: Error) => (damage = err));
-  const run = await runCommand(["tar", "-x", "-f", "-", "-C", dest], { input: content });
-  if (damage instanceof RepoCorruptError) {
-    throw new RepoCorruptError(`cannot restore snapshot ${snapshot.id}: ${damage.message}`, {
-      cause: damage,
-    });
-  }
-  if (damage) throw damage;
+  const run = await runFedFromEntry(
+    ["tar", "-x", "-f", "-", "-C", dest],
+    {},
+    { chunks: ctx.repo.chunks, entry: tar },
+    (damage) => `cannot restore snapshot ${snapshot.id}: ${damage}`,
+  );
   if (run.exitCode !== 0)
     throw new OperationError(
       "E_RESTORE_FAILED",

@@ -4,12 +4,13 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { OperationError, RepoCorruptError } from "../../errors.js";
+import { OperationError } from "../../errors.js";
 import { entryContent, entryText } from "../../repo/entry-content.js";
 import type { Repository } from "../../repo/repository.js";
 import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
 import type { Logger } from "../../util/logger.js";
-import { CommandFailedError, runCommand } from "../../util/subprocess.js";
+import { CommandFailedError, runCommand, type RunResult } from "../../util/subprocess.js";
+import { runFedFromEntry } from "../restore-into-command.js";
 import { DUMP_ENTRY, GLOBALS_ENTRY } from "./backup.js";
 import {
   connect,
@@ -151,9 +152,7 @@ async function dumpEntries(
   repo: Repository,
   snapshot: SnapshotManifest,
 ): Promise<{ dump: FileEntry; globals: FileEntry }> {
-  const found = new Map<string, FileEntry>();
-  for await (const entry of repo.snapshots.entries(snapshot))
-    if (entry.type === "file") found.set(entry.path, entry);
+  const found = await repo.snapshots.fileEntries(snapshot, [DUMP_ENTRY, GLOBALS_ENTRY]);
   const dump = found.get(DUMP_ENTRY);
   const globals = found.get(GLOBALS_ENTRY);
   if (!dump || !globals) {
@@ -217,35 +216,18 @@ async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promi
   checkRestore(result, target);
 }
 
-/**
- * pg_restore reading the dump on stdin. A damaged chunk ends the stream before its bytes
- * reach pg_restore, which then fails on a short input: the chunk's error is the one to report.
- */
-async function streamedRestore(
-  options: LoadOptions & { target: PgEndpoint },
-  base: string[],
-): Promise<Awaited<ReturnType<typeof runCommand>>> {
+/** pg_restore reading the dump on stdin (see runFedFromEntry for damaged data). */
+function streamedRestore(options: LoadOptions & { target: PgEndpoint }, base: string[]): Promise<RunResult> {
   const { target, prepared, repo } = options;
-  const input = entryContent(repo.chunks, prepared.dump);
-  let damage: Error | undefined;
-  input.on("error", (err) => (damage ??= err));
-  const result = await runCommand(
+  return runFedFromEntry(
     toolArgv(target, "pg_restore", base),
-    toolOptions(target, { input, signal: options.signal }),
-  ).catch((err: unknown) => {
-    if (damage) return undefined;
-    throw err;
-  });
-  if (damage) {
-    throw new RepoCorruptError(
-      `${damage.message} (the partly restored database ${target.database} is left for inspection; drop it)`,
-      { cause: damage },
-    );
-  }
-  return result!;
+    toolOptions(target, { signal: options.signal }),
+    { chunks: repo.chunks, entry: prepared.dump },
+    (damage) => `${damage} (the partly restored database ${target.database} is left for inspection; drop it)`,
+  );
 }
 
-function checkRestore(result: Awaited<ReturnType<typeof runCommand>>, target: PgEndpoint): void {
+function checkRestore(result: RunResult, target: PgEndpoint): void {
   if (result.exitCode === 0 && !result.signal && !result.timedOut) return;
   const lines = result.stderrTail.split("\n").filter(Boolean);
   const firstError = lines.find((l) => /error:/i.test(l)) ?? lines.at(-1) ?? `exit ${result.exitCode}`;

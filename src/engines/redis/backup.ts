@@ -245,9 +245,7 @@ async function storeRdbHandle(
 async function previousRdbChunks(ctx: BackupContext): Promise<string[] | undefined> {
   if (!ctx.parent) return undefined;
   try {
-    for await (const entry of ctx.repo.snapshots.entries(ctx.parent)) {
-      if (entry.path === RDB_ENTRY_PATH && entry.type === "file") return entry.chunks;
-    }
+    return (await ctx.repo.snapshots.fileEntries(ctx.parent, [RDB_ENTRY_PATH])).get(RDB_ENTRY_PATH)?.chunks;
   } catch (err) {
     ctx.logger.warn(
       `the parent snapshot's entry list is unreadable (${(err as Error).message}); storing the RDB without it`,

@@ -18,9 +18,8 @@ const READ_AHEAD = 32;
 
 /** The RDB entry of a redis snapshot. */
 export async function rdbEntry(snapshot: SnapshotManifest, ctx: EngineContext): Promise<FileEntry> {
-  for await (const entry of ctx.repo.snapshots.entries(snapshot)) {
-    if (entry.type === "file" && entry.path === RDB_ENTRY_PATH) return entry;
-  }
+  const entry = (await ctx.repo.snapshots.fileEntries(snapshot, [RDB_ENTRY_PATH])).get(RDB_ENTRY_PATH);
+  if (entry) return entry;
   throw new RepoCorruptError(`snapshot ${snapshot.id} holds no ${RDB_ENTRY_PATH}`);
 }
 

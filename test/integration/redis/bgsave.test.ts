@@ -7,7 +7,7 @@ import { readInfo } from "../../../src/engines/redis/info.js";
 import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
 import { silentLogger, type Logger } from "../../../src/util/logger.js";
 import { client, fillSample } from "../../helpers/redis.js";
-import { prs, prsJson, redisWorkspace, type SnapshotSummary } from "./support.js";
+import { prs, prsJson, redisWorkspace, sampleRedisWorkspace, type SnapshotSummary } from "./support.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -99,12 +99,7 @@ describe("BGSAVE completion", () => {
   });
 
   it("a fast save that ends before its file is seen is read after it, as before", async () => {
-    const s = await ScratchRedis.start();
-    cleanups.push(() => s.close());
-    await fillSample(s.port, undefined, 5);
-    const ws = await redisWorkspace([`url: ${s.url}`, `dataDirectory: ${s.dir}`]);
-    cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
-    expect((await prs(ws, ["init"])).exitCode).toBe(0);
+    const { server: s, ws } = await sampleRedisWorkspace(cleanups, 5);
     const [snap] = await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
     const out = path.join(ws.dir, "out.rdb");
     expect((await prs(ws, ["restore", "redis", "--snapshot", snap!.id, "--to", out])).exitCode).toBe(0);

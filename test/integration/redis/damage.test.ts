@@ -1,10 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
-import { fillSample } from "../../helpers/redis.js";
 import { damageChunk, storedChunks } from "../../helpers/repo.js";
-import { prs, prsJson, redisWorkspace, type SnapshotSummary } from "./support.js";
+import { prs, prsJson, sampleRedisWorkspace, type SnapshotSummary } from "./support.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -13,12 +11,7 @@ afterAll(async () => {
 
 describe("a damaged redis snapshot", () => {
   it("fails the drill and the restore, and never leaves a partial RDB behind", async () => {
-    const server = await ScratchRedis.start();
-    cleanups.push(() => server.close());
-    await fillSample(server.port, undefined, 100);
-    const ws = await redisWorkspace([`url: ${server.url}`, `dataDirectory: ${server.dir}`]);
-    cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
-    expect((await prs(ws, ["init"])).exitCode).toBe(0);
+    const { ws } = await sampleRedisWorkspace(cleanups, 100);
     await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
 
     // Damage the biggest chunk (RDB data, not the entry list).

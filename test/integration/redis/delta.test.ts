@@ -1,10 +1,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
-import { client, fillSample } from "../../helpers/redis.js";
+import { client } from "../../helpers/redis.js";
 import { damageChunk, storedChunks } from "../../helpers/repo.js";
-import { prs, prsJson, redisWorkspace, type SnapshotSummary } from "./support.js";
+import { prs, prsJson, sampleRedisWorkspace, type SnapshotSummary } from "./support.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -40,16 +39,7 @@ async function changeOnePercent(port: number): Promise<void> {
 
 describe("a second redis backup stores changed chunks against their previous version", () => {
   it("as zstd-ref frames; it restores byte-exact, also after prune keeps only it, and damage to a ref is caught", async () => {
-    const server = await ScratchRedis.start();
-    cleanups.push(() => server.close());
-    await fillSample(server.port, undefined, 3000);
-    const ws = await redisWorkspace([
-      `url: ${server.url}`,
-      `dataDirectory: ${server.dir}`,
-      "retention: {keepLast: 1}",
-    ]);
-    cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
-    expect((await prs(ws, ["init"])).exitCode).toBe(0);
+    const { server, ws } = await sampleRedisWorkspace(cleanups, 3000, ["retention: {keepLast: 1}"]);
     const [first] = await prsJson<SnapshotSummary[]>(ws, ["backup", "redis"]);
     expect((await frames(ws.repo)).some((f) => f.encoding === "zstd-ref")).toBe(false);
 

@@ -2,7 +2,10 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
+import { expect } from "vitest";
+import { ScratchRedis } from "../../../src/engines/redis/scratch-server.js";
 import { CLI } from "../../support/cli.js";
+import { fillSample } from "../../helpers/redis.js";
 
 export interface Workspace {
   dir: string;
@@ -63,4 +66,22 @@ export interface SnapshotSummary {
   status: string;
   sourceBytes: number;
   storedBytes: number;
+}
+
+/**
+ * A scratch Redis holding `keys` sample keys, and an initialised workspace that backs it up
+ * from its data directory (extra target YAML lines allowed); both are removed by `cleanups`.
+ */
+export async function sampleRedisWorkspace(
+  cleanups: (() => Promise<unknown>)[],
+  keys: number,
+  extraYaml: string[] = [],
+): Promise<{ server: ScratchRedis; ws: Workspace }> {
+  const server = await ScratchRedis.start();
+  cleanups.push(() => server.close());
+  await fillSample(server.port, undefined, keys);
+  const ws = await redisWorkspace([`url: ${server.url}`, `dataDirectory: ${server.dir}`, ...extraYaml]);
+  cleanups.push(() => fs.rm(ws.dir, { recursive: true, force: true }));
+  expect((await prs(ws, ["init"])).exitCode).toBe(0);
+  return { server, ws };
 }

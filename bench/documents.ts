@@ -40,8 +40,14 @@ function documentLine(rng: Prng, id: number): string {
   return `${id}\tRequisition ${id} for vendor ${rng.int(1, 977)}\t${words.join(" ")}.\t${meta}\n`;
 }
 
-/** The table's definition, for `CREATE TABLE`. */
-export const DOCUMENTS_TABLE = "documents (id bigint PRIMARY KEY, title text, body text, meta jsonb)";
+/** Creates the table. */
+export const CREATE_DOCUMENTS =
+  "CREATE TABLE documents (id bigint PRIMARY KEY, title text, body text, meta jsonb)";
+
+/** The psql meta-command that loads a file `writeDocuments` wrote (client side: no server file access needed). */
+export function copyDocumentsFrom(file: string): string {
+  return `\\copy documents FROM '${file.replace(/'/g, "''")}'`;
+}
 
 /** Writes `rows` documents to `file` in COPY text format; same rows for the same count. */
 export async function writeDocuments(file: string, rows: number): Promise<void> {

@@ -10,7 +10,8 @@
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ScratchCluster } from "../src/engines/postgres/scratch-cluster.js";
-import { DOCUMENTS_TABLE, writeDocuments } from "./documents.js";
+import { shellQuote } from "../src/util/shell-quote.js";
+import { copyDocumentsFrom, CREATE_DOCUMENTS, writeDocuments } from "./documents.js";
 import { diskUsage, measure, step } from "./measure.js";
 import { PrsCli } from "./prs-cli.js";
 import type { BenchContext, Section, SectionResult, StepResult } from "./section.js";
@@ -57,15 +58,8 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
     await cluster.runTool("pgbench", ["-i", "-q", "-s", String(scale), ...conn, DB]);
     const docsFile = join(run, "documents.copy");
     await writeDocuments(docsFile, docs);
-    await cluster.query(`CREATE TABLE ${DOCUMENTS_TABLE}`, [], DB);
-    await cluster.runTool("psql", [
-      ...conn,
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-c",
-      `\\copy documents FROM '${docsFile}'`,
-      DB,
-    ]);
+    await cluster.query(CREATE_DOCUMENTS, [], DB);
+    await cluster.runTool("psql", [...conn, "-v", "ON_ERROR_STOP=1", "-c", copyDocumentsFrom(docsFile), DB]);
     await rm(docsFile);
     await cluster.query("VACUUM ANALYZE", [], DB);
     const [size] = await cluster.query<{ b: string }>(`SELECT pg_database_size('${DB}')::text AS b`);
@@ -153,8 +147,6 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
     if (!context.keep) await rm(run, { recursive: true, force: true });
   }
 }
-
-const shellQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /**
  * The issue's reference pipelines on the same database, as note lines: they show whether this

@@ -1,3 +1,4 @@
+import { shellQuote } from "../util/shell-quote.js";
 import type { JobSpec } from "./jobs.js";
 
 export interface ExportSpec {
@@ -22,11 +23,6 @@ export function jobCommand(job: JobSpec, spec: ExportSpec): string[] {
     case "prune":
       return [...base, "prune"];
   }
-}
-
-/** Quotes a word for /bin/sh (cron runs commands through it). */
-function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A cron.d file; six-field (seconds) schedules cannot be expressed and are flagged. */

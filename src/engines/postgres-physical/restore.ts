@@ -9,6 +9,7 @@ import { runChecked } from "../../util/subprocess.js";
 import { runFedFromEntry } from "../restore-into-command.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
 import { BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
+import { shellQuote } from "../../util/shell-quote.js";
 import { prepareWalDirectory } from "./wal-directory.js";
 import { parseLsn } from "./wal-names.js";
 import { WalArchive } from "./wal-archive.js";
@@ -128,10 +129,6 @@ export function walMainPath(): string {
     path.resolve(here, "../../../dist/src/engines/postgres-physical/wal-main.js"),
   ];
   return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
-}
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'"'"'`)}'`;
 }
 
 /** A `wal push`/`wal fetch` command line for archive_command/restore_command: absolute paths, no config file needed. */

@@ -33,6 +33,15 @@ describe("PITR restore settings", () => {
     expect(cmd).toMatch(/^\/\S+ \/\S+wal-main\.js fetch --repository '\/srv\/my repo' --target db %f %p$/);
     expect(walCommandFor("push", "/r", "db")).toMatch(/ push --repository \/r --target db %p$/);
   });
+
+  it("doubles a literal % so the server does not expand it as %p, %f or %%", () => {
+    expect(walCommandFor("push", "/srv/100%p backups", "db")).toMatch(
+      / push --repository '\/srv\/100%%p backups' --target db %p$/,
+    );
+    expect(walCommandFor("fetch", "/srv/50%", "db")).toMatch(
+      / fetch --repository \/srv\/50%% --target db %f %p$/,
+    );
+  });
 });
 
 describe("other recovery targets", () => {

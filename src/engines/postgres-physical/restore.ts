@@ -9,7 +9,7 @@ import { runChecked } from "../../util/subprocess.js";
 import { runFedFromEntry } from "../restore-into-command.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
 import { BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
-import { shellQuote } from "../../util/shell-quote.js";
+import { postgresCommandWord } from "../../util/shell-quote.js";
 import { prepareWalDirectory } from "./wal-directory.js";
 import { parseLsn } from "./wal-names.js";
 import { WalArchive } from "./wal-archive.js";
@@ -141,7 +141,7 @@ export function walCommandFor(verb: "push" | "fetch", repositoryPath: string, ta
     repositoryPath,
     "--target",
     target,
-  ].map(shellQuote);
+  ].map(postgresCommandWord);
   return [...args, ...(verb === "push" ? ["%p"] : ["%f", "%p"])].join(" ");
 }
 

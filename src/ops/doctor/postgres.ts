@@ -6,6 +6,7 @@ import {
 } from "../../config/index.js";
 import { fail, pass, type Check } from "./check.js";
 import { toolMajor } from "./tools.js";
+import { postgresCommandWord } from "../../util/shell-quote.js";
 
 type PgTarget = PostgresTargetConfig | PostgresPhysicalTargetConfig;
 
@@ -140,7 +141,10 @@ async function checkArchiving(
   const name = target.name;
   const restart = "then restart PostgreSQL";
   const reload = "SELECT pg_reload_conf();";
-  const command = `prs-backup --config ${configFile} wal push --target ${name} %p`;
+  const command = ["prs-backup", "--config", configFile, "wal", "push", "--target", name]
+    .map(postgresCommandWord)
+    .concat("%p")
+    .join(" ");
   const checks: Check[] = [];
   const wal = s["wal_level"] ?? "?";
   checks.push(

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { chunkStream, chunkerMasks, type ChunkerParams } from "./chunker.js";
+import { Chunker, chunkStream, chunkerMasks, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 
 const SMALL: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
 
@@ -34,6 +34,19 @@ async function cut(data: Buffer, pieceSize: number, params = SMALL): Promise<Buf
 const digest = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 describe("chunkStream", () => {
+  it("cuts where the repository format says: these sizes are pinned (changing them loses dedup)", () => {
+    const sizes = (params: ChunkerParams, data: Buffer) => {
+      const chunker = new Chunker(params);
+      return [...chunker.push(data), chunker.finish()].flatMap((c) => (c ? [c.length] : []));
+    };
+    expect(sizes(SMALL, pseudoRandom(200_000, 7)).slice(0, 12)).toEqual([
+      5828, 5873, 5009, 4567, 4221, 4295, 4105, 4140, 5721, 6491, 4607, 5189,
+    ]);
+    expect(sizes(DEFAULT_CHUNKER_PARAMS, pseudoRandom(12 << 20, 11))).toEqual([
+      1300557, 1178136, 1246417, 2164421, 1345412, 1049853, 1229212, 804273, 840759, 844069, 579803,
+    ]);
+  });
+
   it("reassembles to the input and respects min/max sizes", async () => {
     const data = pseudoRandom(300_000, 7);
     const chunks = await cut(data, 10_000);

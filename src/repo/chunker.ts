@@ -10,6 +10,8 @@
  * stored data stays readable).
  */
 
+import { GearScanner } from "./gear-scan.js";
+
 /** Chunk size parameters in bytes. `avgSize` must be a power of two. */
 export interface ChunkerParams {
   minSize: number;
@@ -24,18 +26,19 @@ export const DEFAULT_CHUNKER_PARAMS: Readonly<ChunkerParams> = Object.freeze({
   maxSize: 8 * 1024 * 1024,
 });
 
-const GEAR = buildGearTable(0x9e3779b9);
+export const GEAR = buildGearTable(0x9e3779b9);
+let scanner: GearScanner | undefined;
 
 /** splitmix32 from a fixed seed: deterministic across versions and platforms. */
-function buildGearTable(seed: number): Uint32Array {
-  const table = new Uint32Array(256);
+function buildGearTable(seed: number): Int32Array {
+  const table = new Int32Array(256);
   let state = seed >>> 0;
   for (let i = 0; i < 256; i++) {
     state = (state + 0x9e3779b9) >>> 0;
     let z = state;
     z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    table[i] = (z ^ (z >>> 16)) >>> 0;
+    table[i] = (z ^ (z >>> 16)) | 0;
   }
   return table;
 }
@@ -101,25 +104,10 @@ export class Chunker {
       // Scan until a cut point, the max size, or the end of this buffer.
       const limit = Math.min(buf.length, offset + (maxSize - this.#pos));
       const normalEnd = Math.min(limit, offset + Math.max(0, avgSize - this.#pos));
-      let i = offset;
-      let cut = -1;
-      let h = this.#hash;
-      for (; i < normalEnd; i++) {
-        h = ((h << 1) + GEAR[buf[i]!]!) | 0;
-        if ((h & small) === 0) {
-          cut = i + 1;
-          break;
-        }
-      }
-      if (cut < 0) {
-        for (; i < limit; i++) {
-          h = ((h << 1) + GEAR[buf[i]!]!) | 0;
-          if ((h & large) === 0) {
-            cut = i + 1;
-            break;
-          }
-        }
-      }
+      const scan = (scanner ??= new GearScanner(GEAR));
+      let cut = scan.scan(buf, offset, normalEnd, this.#hash, small);
+      if (cut < 0) cut = scan.scan(buf, normalEnd, limit, scan.hash, large);
+      const h = scan.hash;
       if (cut < 0 && this.#pos + (limit - offset) >= maxSize) cut = limit;
       if (cut < 0) {
         this.#pos += limit - offset;

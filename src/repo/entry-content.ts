@@ -6,8 +6,8 @@ import type { FileEntry } from "./snapshot.js";
 
 /**
  * A file entry's content as a stream: chunks read in order (the next one fetched while
- * the current one is consumed), each verified by the chunk store, and the whole-file
- * SHA-256 checked at the end — the stream fails instead of ending if anything is off,
+ * the current one is consumed), each verified by the chunk store, and the size and the
+ * whole-file SHA-256 (when the entry has one) checked at the end — the stream fails instead of ending if anything is off,
  * so a consumer (a file, pg_restore's stdin) never takes damaged data as complete.
  */
 export function entryContent(chunks: ChunkStore, entry: FileEntry): Readable {
@@ -26,9 +26,12 @@ const UNKNOWN_CHUNK_BYTES = 4 * 1024 * 1024;
  * on the thread pool overlap with decoding and the consumer's writes.
  */
 export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
-  // A one-chunk file's hash is its chunk's id, which the chunk store has just checked.
+  // A one-chunk file's hash is its chunk's id, which the chunk store has just checked; a
+  // dump has no whole-stream hash (its chunks are each checked).
   const hash =
-    entry.chunks.length === 1 && entry.chunks[0] === entry.sha256 ? undefined : createHash("sha256");
+    entry.sha256 === undefined || (entry.chunks.length === 1 && entry.chunks[0] === entry.sha256)
+      ? undefined
+      : createHash("sha256");
   const ids = entry.chunks;
   const ahead: { data: Promise<Buffer>; bytes: number }[] = [];
   let aheadBytes = 0;

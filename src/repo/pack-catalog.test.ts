@@ -19,6 +19,7 @@ import { packIndexKey, PACKED_CHUNK_MAX } from "./pack-format.js";
 import { FORMAT_VERSION, Repository } from "./repository.js";
 import type { SnapshotManifest } from "./snapshot.js";
 import { SnapshotWriter } from "./snapshot-writer.js";
+import { verifiedChunks } from "./entry-content.js";
 
 let dir: string;
 let repoDir: string;
@@ -157,6 +158,36 @@ describe("packed chunks", () => {
     const encodingOf = (id: string) => catalog.chunks.get(id)!.frame.encoding;
     expect(encodingOf(sha(files[1]!))).toBe("zstd");
     expect(encodingOf(sha(files[0]!))).toBe("raw");
+  });
+
+  it("a stream stored without its whole hash (a dump) reads back checked by chunk ids and size", async () => {
+    const repo = await newRepo();
+    const data = Buffer.concat([seeded("dump", 3 << 20), text("dump", 2 << 20)]);
+    const writer = new SnapshotWriter(repo, { target: "t", type: "postgres" });
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < data.length; i += 65536) yield data.subarray(i, i + 65536);
+    }
+    const stored = await writer.storeStream(source(), { wholeHash: false });
+    expect(stored.sha256).toBeUndefined();
+    expect(stored.chunks.length).toBeGreaterThan(2);
+    await writer.commit({ sourceBytes: data.length, metadata: {} });
+    const entry = {
+      path: "database.pgdump",
+      type: "file" as const,
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      mtimeNs: "1",
+    };
+    const read = async (size: number, chunks = stored.chunks): Promise<Buffer> => {
+      const parts: Buffer[] = [];
+      for await (const part of verifiedChunks((await reopen()).chunks, { ...entry, size, chunks }))
+        parts.push(part);
+      return Buffer.concat(parts);
+    };
+    expect((await read(data.length)).equals(data)).toBe(true);
+    await expect(read(data.length + 1)).rejects.toThrow(RepoCorruptError);
+    await expect(read(data.length, stored.chunks.slice(1))).rejects.toThrow(RepoCorruptError);
   });
 
   it("dedups packed chunks within a snapshot and against packs written earlier", async () => {

@@ -32,7 +32,8 @@ export interface StreamCutter<C extends { data: Buffer }> {
 export interface StoredData {
   chunks: string[];
   size: number;
-  sha256: string;
+  /** SHA-256 of the whole stream; undefined when storeStream was asked not to compute it. */
+  sha256?: string;
 }
 
 export interface SnapshotWriterOptions {
@@ -102,7 +103,7 @@ export class SnapshotWriter {
    */
   async storeStream(
     source: AsyncIterable<Uint8Array>,
-    options: { previous?: readonly string[] } = {},
+    options: { previous?: readonly string[]; wholeHash?: boolean } = {},
   ): Promise<StoredData> {
     const chunker = new Chunker(this.#params);
     const cutter: StreamCutter<{ data: Buffer }> = {
@@ -113,21 +114,28 @@ export class SnapshotWriter {
       },
     };
     const basis = options.previous && this.#packs ? await this.#deltaBasis(options.previous) : undefined;
-    return this.storeCut(source, cutter, basis && ((_chunk, _index, middle) => basis(middle)));
+    return this.storeCut(
+      source,
+      cutter,
+      basis && ((_chunk, _index, middle) => basis(middle)),
+      options.wholeHash ?? true,
+    );
   }
 
   /**
    * Stores a byte stream cut by `cutter`, keeping the chunks' order with a few in flight:
    * the writes of earlier chunks go on while this thread hashes and compresses the next
    * ones. `onChunk` sees each chunk in order (its index, and the stream offset of its
-   * middle) and may name the chunk to store it against as a delta.
+   * middle) and may name the chunk to store it against as a delta. `wholeHash: false`
+   * leaves out the SHA-256 of the whole stream (a database dump's entry has none).
    */
   async storeCut<C extends { data: Buffer }>(
     source: AsyncIterable<Uint8Array>,
     cutter: StreamCutter<C>,
     onChunk?: (chunk: C, index: number, middle: number) => string | undefined,
+    wholeHash = true,
   ): Promise<StoredData> {
-    const hash = createHash("sha256");
+    const hash = wholeHash ? createHash("sha256") : undefined;
     const ids: string[] = [];
     const window: Promise<string>[] = [];
     let size = 0;
@@ -142,7 +150,7 @@ export class SnapshotWriter {
       if (window.length >= CHUNKS_AHEAD) ids.push(await window.shift()!);
     };
     for await (const buf of source) {
-      hash.update(buf);
+      hash?.update(buf);
       size += buf.length;
       for (const chunk of cutter.push(buf)) await store(chunk);
     }
@@ -150,7 +158,7 @@ export class SnapshotWriter {
     if (last) await store(last);
     while (window.length > 0) ids.push(await window.shift()!);
     await this.endFrame();
-    return { chunks: ids, size, sha256: hash.digest("hex") };
+    return { chunks: ids, size, ...(hash ? { sha256: hash.digest("hex") } : {}) };
   }
 
   /** Stores bytes already in memory (a small file), cut the same way as a stream. */

@@ -101,7 +101,7 @@ async function dumpWithCounts(
   const settled = child.done.catch((err: unknown) => err as Error);
   try {
     const [dump, tables] = await Promise.all([
-      ctx.writer.storeStream(countProgress(child.stdout, ctx)),
+      ctx.writer.storeStream(countProgress(child.stdout, ctx), { wholeHash: false }),
       countRows(client, signal),
     ]);
     const result = await settled;
@@ -182,6 +182,6 @@ function dumpEntry(name: string, data: StoredData): FileEntry {
     mtimeNs: `${BigInt(Date.now()) * 1_000_000n}`,
     size: data.size,
     chunks: data.chunks,
-    sha256: data.sha256,
+    ...(data.sha256 ? { sha256: data.sha256 } : {}),
   };
 }

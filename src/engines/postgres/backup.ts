@@ -39,6 +39,9 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
     );
 
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // The counts run beside pg_dump on a machine whose cores the dump already keeps busy:
+    // parallel workers would only add their start-up and coordination to the CPU bill.
+    await client.query("SET LOCAL max_parallel_workers_per_gather = 0");
     const snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]!.id;
     const { dump, tables } = await dumpWithCounts(endpoint, client, snapshotId, ctx);
     await client.query("COMMIT");

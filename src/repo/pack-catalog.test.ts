@@ -165,7 +165,7 @@ describe("packed chunks", () => {
     const data = Buffer.concat([seeded("dump", 3 << 20), text("dump", 2 << 20)]);
     const writer = new SnapshotWriter(repo, { target: "t", type: "postgres" });
     async function* source(): AsyncGenerator<Buffer> {
-      for (let i = 0; i < data.length; i += 65536) yield data.subarray(i, i + 65536);
+      for (let i = 0; i < data.length; i += 65536) yield await Promise.resolve(data.subarray(i, i + 65536));
     }
     const stored = await writer.storeStream(source(), { wholeHash: false });
     expect(stored.sha256).toBeUndefined();

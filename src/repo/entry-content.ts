@@ -7,8 +7,9 @@ import type { FileEntry } from "./snapshot.js";
 /**
  * A file entry's content as a stream: chunks read in order (the next one fetched while
  * the current one is consumed), each verified by the chunk store, and the size and the
- * whole-file SHA-256 (when the entry has one) checked at the end — the stream fails instead of ending if anything is off,
- * so a consumer (a file, pg_restore's stdin) never takes damaged data as complete.
+ * whole-file SHA-256 (when the entry has one) checked at the end — the stream fails
+ * instead of ending if anything is off, so a consumer (a file, pg_restore's stdin) never
+ * takes damaged data as complete.
  */
 export function entryContent(chunks: ChunkStore, entry: FileEntry): Readable {
   return Readable.from(verifiedChunks(chunks, entry), { objectMode: false });

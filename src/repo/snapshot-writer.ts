@@ -114,12 +114,10 @@ export class SnapshotWriter {
       },
     };
     const basis = options.previous && this.#packs ? await this.#deltaBasis(options.previous) : undefined;
-    return this.storeCut(
-      source,
-      cutter,
-      basis && ((_chunk, _index, middle) => basis(middle)),
-      options.wholeHash ?? true,
-    );
+    return this.storeCut(source, cutter, {
+      onChunk: basis && ((_chunk, _index, middle) => basis(middle)),
+      wholeHash: options.wholeHash,
+    });
   }
 
   /**
@@ -132,10 +130,13 @@ export class SnapshotWriter {
   async storeCut<C extends { data: Buffer }>(
     source: AsyncIterable<Uint8Array>,
     cutter: StreamCutter<C>,
-    onChunk?: (chunk: C, index: number, middle: number) => string | undefined,
-    wholeHash = true,
+    options: {
+      onChunk?: (chunk: C, index: number, middle: number) => string | undefined;
+      wholeHash?: boolean;
+    } = {},
   ): Promise<StoredData> {
-    const hash = wholeHash ? createHash("sha256") : undefined;
+    const { onChunk } = options;
+    const hash = options.wholeHash === false ? undefined : createHash("sha256");
     const ids: string[] = [];
     const window: Promise<string>[] = [];
     let size = 0;

@@ -26,9 +26,9 @@ export interface FileEntry extends EntryBase {
   /** Chunk ids in order; the file is their concatenation. */
   chunks: string[];
   /**
-   * SHA-256 of the whole file, hex. Absent for a database dump: hashing a 100 GB stream a
-   * second time costs a tenth of the backup's CPU, and every chunk is verified by its id
-   * anyway (see docs/repository-format.md).
+   * SHA-256 of the whole file, hex. Absent for a database dump and a base backup's tar:
+   * hashing a 100 GB stream a second time costs a tenth of the backup's CPU, and every
+   * chunk is verified by its id anyway (see docs/repository-format.md).
    */
   sha256?: string;
   /** Change detection against the next snapshot's source (files engine only). */

@@ -155,17 +155,15 @@ async function storeTar(
 ): Promise<{ stored: StoredData; map: TarChunkMap }> {
   const basis = await parentBasis(ctx);
   const map = new ChunkMapBuilder();
-  const stored = await ctx.writer.storeCut(
-    watched(source, scanner, ctx),
-    new TarChunker(),
-    (chunk, index) => {
+  const stored = await ctx.writer.storeCut(watched(source, scanner, ctx), new TarChunker(), {
+    onChunk: (chunk, index) => {
       map.note(index, chunk);
       return basis?.(chunk);
     },
     // No whole-stream SHA-256: a second pass over every byte, and the files inside are
     // checked by pg_verifybackup against backup_manifest's own checksums.
-    false,
-  );
+    wholeHash: false,
+  });
   return { stored, map: map.toJSON() };
 }
 

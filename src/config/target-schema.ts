@@ -119,7 +119,17 @@ export const postgresPhysicalTargetSchema = z.strictObject({
   dataDirectory: pathSchema,
   /** Directory of pg_basebackup, pg_receivewal, pg_verifybackup. Default: found on PATH. */
   binDir: nonEmptyString.optional(),
-  /** pg_basebackup's start checkpoint: "fast" (start at once) or "spread" (gentler on a busy server). Default: "fast". */
+  /**
+   * How base backups read the cluster: "direct" copies the data directory between
+   * pg_backup_start and pg_backup_stop with worker threads (the server must run on this
+   * machine with its data directory at dataDirectory); "pg_basebackup" streams it through
+   * pg_basebackup (any host, a replication connection); "auto" takes direct when it can.
+   * Default: "auto".
+   */
+  method: z.enum(["auto", "direct", "pg_basebackup"]).default("auto"),
+  /** Worker threads that read, hash and compress a direct base backup. Default: 2. */
+  threads: z.int().min(1).max(64).default(2),
+  /** The start checkpoint: "fast" (start at once) or "spread" (gentler on a busy server). Default: "fast". */
   checkpoint: z.enum(["fast", "spread"]).default("fast"),
   /** How long a base backup waits for its WAL to reach the archive before it is recorded as partial. Default: 300. */
   archiveWaitSeconds: z.number().positive().default(300),

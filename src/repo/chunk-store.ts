@@ -1,9 +1,10 @@
 import { chunkId } from "./chunk-id.js";
-import { Compressor, Decompressor } from "zstd-napi";
+import { Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
 import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
 import { packKey } from "./pack-format.js";
+import { FrameEncoder } from "./frame-encoder.js";
 
 export { chunkId };
 
@@ -16,9 +17,6 @@ const enum Encoding {
 const ID_PATTERN = /^[0-9a-f]{64}$/;
 const RAW_TAG = Buffer.of(Encoding.Raw);
 const ZSTD_TAG = Buffer.of(Encoding.Zstd);
-/** Sample size and the ratio above which a chunk is stored without trying zstd on all of it. */
-const SAMPLE_BYTES = 16 * 1024;
-const INCOMPRESSIBLE_RATIO = 0.97;
 /** Decoded frames kept for the next chunk of the same frame (restores and verify read in order). */
 const FRAME_CACHE_SIZE = 16;
 
@@ -40,10 +38,9 @@ export interface PutResult {
  */
 export class ChunkStore {
   readonly #backend: Backend;
-  readonly #compressor = new Compressor();
+  readonly #encoder: FrameEncoder;
   readonly #decompressor = new Decompressor();
-  /** Separate contexts for `zstd-ref` frames: each call loads its own dictionary. */
-  readonly #refCompressor = new Compressor();
+  /** A separate context for `zstd-ref` frames: each call loads its own dictionary. */
   readonly #refDecompressor = new Decompressor();
   #known: Set<string> | undefined;
   #loading: Promise<Set<string>> | undefined;
@@ -53,8 +50,7 @@ export class ChunkStore {
 
   constructor(backend: Backend, options: { compressionLevel?: number } = {}) {
     this.#backend = backend;
-    this.#compressor.setParameters({ compressionLevel: options.compressionLevel ?? 3 });
-    this.#refCompressor.setParameters({ compressionLevel: options.compressionLevel ?? 3 });
+    this.#encoder = new FrameEncoder(options.compressionLevel ?? 3);
   }
 
   /**
@@ -136,26 +132,19 @@ export class ChunkStore {
     return [encoding === "zstd" ? ZSTD_TAG : RAW_TAG, body];
   }
 
-  /**
-   * zstd when it shrinks the data, raw otherwise — for a chunk object or a frame of a pack.
-   * Large data is first tried on a sample: most backed-up bytes are already compressed
-   * (images, archives), and compressing them whole only to throw the result away would
-   * cost most of a backup's CPU time.
-   */
+  /** The zstd level chunks are compressed with. */
+  get compressionLevel(): number {
+    return this.#encoder.level;
+  }
+
+  /** zstd when it shrinks the data, raw otherwise (see FrameEncoder). */
   encodeFrame(data: Uint8Array): { encoding: "zstd" | "raw"; body: Uint8Array } {
-    if (data.length > SAMPLE_BYTES * 2) {
-      const sample = this.#compressor.compress(data.subarray(0, SAMPLE_BYTES));
-      if (sample.length > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return { encoding: "raw", body: data };
-    }
-    const compressed = this.#compressor.compress(data);
-    if (compressed.length + 1 < data.length) return { encoding: "zstd", body: compressed };
-    return { encoding: "raw", body: data };
+    return this.#encoder.encodeFrame(data);
   }
 
   /** Compresses a chunk with another chunk's plain bytes as the dictionary (a `zstd-ref` frame). */
   encodeRef(data: Uint8Array, base: Uint8Array): Uint8Array {
-    this.#refCompressor.loadDictionary(base);
-    return this.#refCompressor.compress(data);
+    return this.#encoder.encodeRef(data, base);
   }
 
   /** Where a packed chunk is (undefined for a chunk object or an unknown id). Needs the catalog loaded. */

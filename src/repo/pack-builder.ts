@@ -76,17 +76,30 @@ export class PackBuilder {
    * frame being filled is sealed). Returns a pack when full.
    */
   addRef(id: string, size: number, body: Uint8Array, ref: string): SealedPack | undefined {
+    return this.addFrame("zstd-ref", body, [[id, size]], ref);
+  }
+
+  /**
+   * Adds a frame the caller encoded (plain chunks `chunks`, in order), after the frame
+   * being filled is sealed. Returns a pack when full.
+   */
+  addFrame(
+    encoding: "zstd" | "raw" | "zstd-ref",
+    body: Uint8Array,
+    chunks: [string, number][],
+    ref?: string,
+  ): SealedPack | undefined {
     if (this.#frameChunks.length > 0) this.#sealFrame();
     this.#packFrames.push({
       offset: this.#packBytes,
       length: body.length,
-      encoding: "zstd-ref",
-      ref,
-      chunks: [[id, size]],
+      encoding,
+      ...(ref !== undefined ? { ref } : {}),
+      chunks,
     });
     this.#packParts.push(body);
     this.#packBytes += body.length;
-    this.#packChunks += 1;
+    this.#packChunks += chunks.length;
     return this.#packBytes >= this.#packTarget ? this.#sealPack() : undefined;
   }
 

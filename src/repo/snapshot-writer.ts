@@ -5,6 +5,7 @@ import { VERSION } from "../version.js";
 import { dataLength } from "./backend.js";
 import { chunkId, chunkKey } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
+import { isWorthDelta } from "./frame-encoder.js";
 import { PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
 import { PACKED_CHUNK_MAX } from "./pack-format.js";
 import type { Repository } from "./repository.js";
@@ -16,8 +17,6 @@ const ENTRY_CHUNKER: ChunkerParams = { minSize: 16 * 1024, avgSize: 64 * 1024, m
 const ENTRY_BATCH_BYTES = 64 * 1024;
 /** Chunk writes in flight at once: overlaps fsyncs with hashing and compression. */
 const WRITE_CONCURRENCY = 8;
-/** A chunk is stored against its previous version only when that makes it this many times smaller. */
-const DELTA_GAIN = 8;
 /** Chunks of one stream stored at once (their writes overlap with the next chunks' work). */
 const CHUNKS_AHEAD = 4;
 
@@ -217,13 +216,57 @@ export class SnapshotWriter {
     data: Buffer,
     candidate: string,
   ): Promise<{ body: Uint8Array; ref: string } | undefined> {
+    const basis = await this.deltaBase(candidate);
+    if (!basis) return undefined;
+    const body = this.#repo.chunks.encodeRef(data, basis.base);
+    return isWorthDelta(body.length, data.length) ? { body, ref: basis.ref } : undefined;
+  }
+
+  /**
+   * What a new version of chunk `candidate` can be stored against: `candidate` itself, or
+   * the full chunk it is encoded against (references stay one level deep), with its plain
+   * bytes; undefined when it is not in a pack or cannot be read.
+   */
+  async deltaBase(candidate: string): Promise<{ ref: string; base: Buffer } | undefined> {
     const chunks = this.#repo.chunks;
     const ref = chunks.locate(candidate)?.frame.ref ?? candidate;
     if (!chunks.locate(ref)) return undefined;
     const base = await chunks.get(ref).catch(() => undefined);
-    if (!base) return undefined;
-    const body = chunks.encodeRef(data, base);
-    return body.length * DELTA_GAIN <= data.length ? { body, ref } : undefined;
+    return base && { ref, base };
+  }
+
+  /** True for a repository that stores chunks in packs (format 2), which addEncodedFrame needs. */
+  get packed(): boolean {
+    return this.#packs !== undefined;
+  }
+
+  /**
+   * Claims a chunk for this snapshot: true when it is neither stored nor claimed yet, and
+   * the caller must then store it (addEncodedFrame) before commit.
+   */
+  async claimChunk(id: string): Promise<boolean> {
+    this.#throwIfFailed();
+    await this.#repo.chunks.loadIndex();
+    if (this.#repo.chunks.has(id) || this.#pending.has(id)) return false;
+    this.#pending.add(id);
+    return true;
+  }
+
+  /**
+   * Adds a pack frame encoded elsewhere (a worker thread) holding claimed chunks, as
+   * `[id, plain size]` in order; a `zstd-ref` frame holds one chunk and names its `ref`.
+   */
+  async addEncodedFrame(frame: {
+    encoding: "zstd" | "raw" | "zstd-ref";
+    body: Uint8Array;
+    chunks: [string, number][];
+    ref?: string;
+  }): Promise<void> {
+    this.#throwIfFailed();
+    if (!this.#packs) throw new Error("addEncodedFrame needs a repository with packs (format 2)");
+    if (frame.encoding === "zstd-ref") this.#deltaChunks += 1;
+    const sealed = this.#packs.addFrame(frame.encoding, frame.body, frame.chunks, frame.ref);
+    if (sealed) await this.#writePack(sealed);
   }
 
   /** Stores one chunk unless present; returns its id once the write is queued. */

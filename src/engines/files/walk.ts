@@ -1,3 +1,4 @@
+import { asError } from "../../errors.js";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { performance } from "node:perf_hooks";
 import fs from "node:fs/promises";
@@ -125,10 +126,6 @@ function lstatNow(p: string): BigIntStats | Error {
 
 function lstatOrError(p: string): Promise<BigIntStats | Error> {
   return fs.lstat(p, { bigint: true }).catch(asError);
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 function kindOf(stat: BigIntStats): string {

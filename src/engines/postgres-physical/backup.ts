@@ -1,3 +1,5 @@
+import fs from "node:fs/promises";
+import path from "node:path";
 import { OperationError } from "../../errors.js";
 import { spawnStreaming, describeFailure, CommandFailedError } from "../../util/subprocess.js";
 import type { StoredData } from "../../repo/snapshot-writer.js";
@@ -9,6 +11,9 @@ import { TarChunker } from "./tar-chunker.js";
 import { TarScanner } from "./tar-scan.js";
 import { WalArchive } from "./wal-archive.js";
 import { ownerOf, prepareWalDirectory } from "./wal-directory.js";
+import { labelStart, labelTime } from "./backup-label.js";
+import { BackupSession } from "./backup-session.js";
+import { directBaseBackup } from "./direct-backup.js";
 import { lastSegnoBefore, parseLsn, segmentName, segnoOfLsn } from "./wal-names.js";
 
 const POLL_MS = 250;
@@ -47,43 +52,26 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   }
 
   const conn = await connectionFor(target, ctx.env);
-  const argv = [
-    pgTool(target, "pg_basebackup"),
-    ...conn.args,
-    "-D",
-    "-",
-    "-Ft",
-    "-X",
-    "none",
-    "-v",
-    `--checkpoint=${target.checkpoint}`,
-    `--label=prs-backup ${writer.id}`,
-  ];
-  const child = await spawnStreaming(argv, {
-    env: conn.toolEnv,
-    signal: ctx.signal,
-    ...(conn.password ? { redact: [conn.password] } : {}),
-  });
-  const scanner = new TarScanner(["backup_label", "backup_manifest"]);
-  const storing = storeTar(child.stdout as AsyncIterable<Buffer>, scanner, ctx).catch(
-    async (err: unknown) => {
-      child.stdout.destroy();
-      await child.done.catch(() => undefined);
-      throw err;
-    },
-  );
-  const [{ stored, map }, result] = await Promise.all([storing, child.done]);
-  if (result.exitCode !== 0 || result.signal || result.timedOut) {
-    throw new CommandFailedError(
-      "E_PG_BASEBACKUP_FAILED",
-      `pg_basebackup failed (${describeFailure(result)}); does targets.${target.name}.connection allow replication connections (pg_hba.conf, REPLICATION role)?`,
-      result,
-    );
+  const label = `prs-backup ${writer.id}`;
+  const why = await whyNotDirect(target, ctx, facts);
+  if (why !== undefined && target.method === "direct") {
+    throw new OperationError("E_PG_BASEBACKUP_FAILED", `target "${target.name}": method direct: ${why}`);
   }
-  const label = scanner.captured.get("backup_label")?.toString("utf8");
-  const manifest = scanner.captured.get("backup_manifest");
-  if (!label)
-    throw new OperationError("E_PG_BASEBACKUP_FAILED", "pg_basebackup's output holds no backup_label");
+  let taken: TakenBackup;
+  if (why === undefined) {
+    logger.info(`${target.name}: base backup of ${target.dataDirectory} with ${target.threads} threads`);
+    const session = await BackupSession.start(conn.client, {
+      label,
+      fast: target.checkpoint === "fast",
+      versionNum: Number(facts.server_version_num),
+    });
+    const direct = await directBaseBackup(target.dataDirectory, session, { threads: target.threads }, ctx);
+    taken = { ...direct, label: direct.stop.label, stopLsn: direct.stop.stopLsn, method: "direct" };
+  } else {
+    if (target.method === "auto") logger.info(`${target.name}: base backup with pg_basebackup (${why})`);
+    taken = await withPgBasebackup(target, conn, label, ctx);
+  }
+  const { stored, map, manifest } = taken;
   const now = new Date();
   const mtimeNs = (BigInt(now.getTime()) * 1_000_000n).toString();
   const base = { mode: 0o600, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtimeNs };
@@ -95,9 +83,9 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   const mapData = await writer.storeBuffer(Buffer.from(JSON.stringify(map)));
   await writer.addEntry({ path: CHUNK_MAP_ENTRY, type: "file", ...base, ...mapData });
 
-  const startLsn = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+)/i.exec(label)?.[1];
-  const timeline = Number(/START TIMELINE: (\d+)/.exec(label)?.[1] ?? "1");
-  const stopLsn = stopLsnOf(manifest, result.stderrTail);
+  const label2 = taken.label;
+  const { startLsn, timeline } = labelStart(label2);
+  const stopLsn = taken.stopLsn;
   if (!startLsn || !stopLsn) {
     throw new OperationError(
       "E_PG_BASEBACKUP_FAILED",
@@ -128,18 +116,120 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
     stopLsn,
     startWal: needed[0]!,
     stopWal: needed.at(-1)!,
-    startTime: labelTime(label) ?? writer.startTime.toISOString(),
+    startTime: labelTime(label2) ?? writer.startTime.toISOString(),
     stopTime: now.toISOString(),
     owner: owner ?? { uid: 0, gid: 0 },
-    backupLabel: label,
+    backupLabel: label2,
     tarBytes: stored.size,
-    members: scanner.members,
+    members: taken.members,
     walConfirmed: missing.length === 0,
+    method: taken.method,
   };
   return {
     status: missing.length === 0 ? "complete" : "partial",
     sourceBytes: stored.size,
     metadata: { ...metadata },
+  };
+}
+
+/** A base backup as taken, by either method. */
+interface TakenBackup {
+  stored: StoredData;
+  map: TarChunkMap;
+  label: string;
+  manifest: Buffer | undefined;
+  stopLsn: string | undefined;
+  members: number;
+  method: BaseBackupMetadata["method"];
+}
+
+/**
+ * Why the data directory cannot be copied directly (undefined when it can): the repository
+ * needs packs, the server must be a primary whose data directory is `dataDirectory` on this
+ * machine — checked by its setting and by the system identifier in global/pg_control, so a
+ * standby's or a copy's directory is never taken for the server's.
+ */
+async function whyNotDirect(
+  target: PhysicalTarget,
+  ctx: BackupContext,
+  facts: ServerFacts,
+): Promise<string | undefined> {
+  if (target.method === "pg_basebackup") return "method: pg_basebackup";
+  if (!ctx.writer.packed) return "the repository is format 1 (no packs)";
+  const rows = await queryServer<{ standby: boolean; dir: string | null }>(
+    target,
+    ctx.env,
+    "SELECT pg_is_in_recovery() AS standby, (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS dir",
+  );
+  const row = rows[0];
+  if (row?.standby) return "the server is a standby";
+  if (!row?.dir) return "the connection's role cannot read the data_directory setting";
+  const [ours, theirs] = await Promise.all([
+    fs.realpath(target.dataDirectory).catch(() => undefined),
+    fs.realpath(row.dir).catch(() => undefined),
+  ]);
+  if (ours === undefined) return `${target.dataDirectory} cannot be read here`;
+  if (ours !== theirs) return `the server's data directory is ${row.dir}, not ${target.dataDirectory}`;
+  const control = await fs.readFile(path.join(ours, "global", "pg_control")).catch(() => undefined);
+  if (!control || control.length < 8) return `${ours}/global/pg_control cannot be read`;
+  if (control.readBigUInt64LE(0).toString() !== facts.system_identifier) {
+    return `${ours} holds another database system than the server's ${facts.system_identifier}`;
+  }
+  return undefined;
+}
+
+/** A base backup by pg_basebackup's tar stream on stdout. */
+async function withPgBasebackup(
+  target: PhysicalTarget,
+  conn: Awaited<ReturnType<typeof connectionFor>>,
+  label: string,
+  ctx: BackupContext,
+): Promise<TakenBackup> {
+  const argv = [
+    pgTool(target, "pg_basebackup"),
+    ...conn.args,
+    "-D",
+    "-",
+    "-Ft",
+    "-X",
+    "none",
+    "-v",
+    `--checkpoint=${target.checkpoint}`,
+    `--label=${label}`,
+  ];
+  const child = await spawnStreaming(argv, {
+    env: conn.toolEnv,
+    signal: ctx.signal,
+    ...(conn.password ? { redact: [conn.password] } : {}),
+  });
+  const scanner = new TarScanner(["backup_label", "backup_manifest"]);
+  const storing = storeTar(child.stdout as AsyncIterable<Buffer>, scanner, ctx).catch(
+    async (err: unknown) => {
+      child.stdout.destroy();
+      await child.done.catch(() => undefined);
+      throw err;
+    },
+  );
+  const [{ stored, map }, result] = await Promise.all([storing, child.done]);
+  if (result.exitCode !== 0 || result.signal || result.timedOut) {
+    throw new CommandFailedError(
+      "E_PG_BASEBACKUP_FAILED",
+      `pg_basebackup failed (${describeFailure(result)}); does targets.${target.name}.connection allow replication connections (pg_hba.conf, REPLICATION role)?`,
+      result,
+    );
+  }
+  const backupLabel = scanner.captured.get("backup_label")?.toString("utf8");
+  const manifest = scanner.captured.get("backup_manifest");
+  if (!backupLabel)
+    throw new OperationError("E_PG_BASEBACKUP_FAILED", "pg_basebackup's output holds no backup_label");
+  return {
+    stored,
+    map,
+    label: backupLabel,
+    manifest,
+    stopLsn: stopLsnOf(manifest, result.stderrTail),
+    members: scanner.members,
+    method: "pg_basebackup",
   };
 }
 
@@ -191,17 +281,6 @@ function stopLsnOf(manifest: Buffer | undefined, stderr: string): string | undef
     }
   }
   return /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr)?.[1];
-}
-
-function labelTime(label: string): string | undefined {
-  const text = /START TIME: (.+)/.exec(label)?.[1]?.trim();
-  if (!text) return undefined;
-  const ms = Date.parse(
-    text
-      .replace(/ ([A-Z]{3,4})$/, (_, tz: string) => (tz === "UTC" || tz === "GMT" ? "Z" : ` ${tz}`))
-      .replace(" ", "T"),
-  );
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
 async function waitForWal(

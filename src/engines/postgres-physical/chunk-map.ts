@@ -3,7 +3,13 @@ import { entryText } from "../../repo/entry-content.js";
 import type { SnapshotManifest } from "../../repo/snapshot.js";
 import type { BackupContext } from "../engine.js";
 import { BASE_TAR } from "./target.js";
-import { TAR_CHUNK_BYTES, type TarChunk } from "./tar-chunker.js";
+import { TAR_CHUNK_BYTES } from "./tar-chunker.js";
+
+/** Where a chunk of the tar is: set for an aligned piece of a large member's data. */
+export interface ChunkPlace {
+  member?: string;
+  offset?: number;
+}
 
 /**
  * Stored with a base backup: where each large member's aligned chunks sit in the tar's
@@ -25,7 +31,7 @@ export class ChunkMapBuilder {
   readonly #members: Record<string, [number, number]> = {};
 
   /** Records the chunk at `index` of the tar's chunk list. */
-  note(index: number, chunk: TarChunk): void {
+  note(index: number, chunk: ChunkPlace): void {
     if (chunk.member === undefined || chunk.offset === undefined) return;
     const at = this.#members[chunk.member];
     if (chunk.offset === 0 || !at) this.#members[chunk.member] = [index, 1];
@@ -38,7 +44,7 @@ export class ChunkMapBuilder {
 }
 
 /** The previous version of a chunk: the parent's chunk id at the same (member, offset), if any. */
-export type DeltaBasis = (chunk: TarChunk) => string | undefined;
+export type DeltaBasis = (chunk: ChunkPlace) => string | undefined;
 
 /** A DeltaBasis from a parent's chunk map and its tar's chunk ids. */
 export function basisFrom(map: TarChunkMap, chunks: readonly string[]): DeltaBasis | undefined {

@@ -24,6 +24,8 @@ export interface BaseBackupMetadata {
   tarBytes: number;
   members: number;
   walConfirmed: boolean;
+  /** How the data directory was read: copied directly, or streamed by pg_basebackup. */
+  method: "direct" | "pg_basebackup";
 }
 
 /** The snapshot's entry names. */

@@ -50,6 +50,8 @@ describe("postgres-physical: base backup, WAL archive, point-in-time recovery (r
       metadata: Record<string, unknown>;
     };
     expect(show.metadata).toMatchObject({
+      // The tests run as root, so the data directory is readable: copied directly.
+      method: "direct",
       timeline: 1,
       walConfirmed: true,
       dataChecksums: false,
@@ -185,7 +187,7 @@ describe("postgres-physical: base backup, WAL archive, point-in-time recovery (r
     const fake = path.join(world.dir, name);
     await fs.writeFile(fake, Buffer.alloc(16 * 1024 * 1024, 1));
     const refused = await prs(world, "wal", "push", fake);
-    expect(refused.exitCode).toBe(1);
+    expect(refused.exitCode, refused.stderr).toBe(1);
     expect(refused.stderr).toMatch(/^error: wal push: REFUSED: .*different content/m);
 
     const dest = path.join(world.dir, "RECOVERYXLOG");
@@ -346,7 +348,7 @@ describe("wal push killed with SIGKILL mid-write", () => {
   it("in place: refused without --force and while PostgreSQL runs; with --force the old directory is moved aside", async () => {
     const expected = await batches(world.source);
     const refused = await prs(world, "restore", TARGET);
-    expect(refused.exitCode).toBe(1);
+    expect(refused.exitCode, refused.stderr).toBe(1);
     expect(refused.stderr).toMatch(/--force/);
     const running = await prs(world, "restore", TARGET, "--force");
     expect(running.exitCode).toBe(1);
@@ -387,7 +389,8 @@ describe("deltas between base backups", () => {
   it("a second base backup stores changed relation chunks as deltas against the first, and restores from them", async () => {
     await world.source.query(
       `CREATE TABLE delta_rows (id int PRIMARY KEY, v int, pad text);
-       INSERT INTO delta_rows SELECT g, 0, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 150000) g;`,
+       INSERT INTO delta_rows SELECT g, 0, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 150000) g;
+       CREATE UNLOGGED TABLE scratch_rows AS SELECT g AS id FROM generate_series(1, 1000) g;`,
     );
     const digest = async (c: { query: PgServer["query"] }): Promise<string | undefined> =>
       (
@@ -425,6 +428,53 @@ describe("deltas between base backups", () => {
     const server = await startRestored(to);
     try {
       expect(await digest(server)).toBe(expected);
+      // Only its init fork was copied: an unlogged table comes back empty, as after a crash.
+      expect(await server.query("SELECT count(*)::text AS n FROM scratch_rows")).toEqual([{ n: "0" }]);
+    } finally {
+      await server.destroy();
+    }
+  });
+
+  it("method direct names why it cannot copy a data directory; auto then uses pg_basebackup", async () => {
+    const text = await fs.readFile(world.config, "utf8");
+    const elsewhere = path.join(world.dir, "not-the-data-directory");
+    await fs.mkdir(elsewhere);
+    const other = path.join(world.dir, "elsewhere.yaml");
+    await fs.writeFile(other, `${text.replace(world.source.dataDirectory, elsewhere)}    method: direct\n`);
+    const refused = await prs({ ...world, config: other }, "backup", TARGET);
+    expect(refused.exitCode, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(
+      `method direct: the server's data directory is ${world.source.dataDirectory}`,
+    );
+
+    await fs.writeFile(other, (await fs.readFile(other, "utf8")).replace("method: direct", "method: auto"));
+    const fellBack = await prs({ ...world, config: other }, "backup", TARGET, "--json");
+    expect(fellBack.exitCode, fellBack.stderr).toBe(0);
+    expect(fellBack.stderr).toContain("base backup with pg_basebackup (the server's data directory is");
+    const [snap] = JSON.parse(fellBack.stdout) as Summary[];
+    const shown = JSON.parse((await prs(world, "show", snap!.id, "--json")).stdout) as {
+      metadata: { method: string; walConfirmed: boolean };
+    };
+    expect(shown.metadata).toMatchObject({ method: "pg_basebackup", walConfirmed: true });
+  });
+
+  it("a base backup by pg_basebackup (method: pg_basebackup) restores like a direct one", async () => {
+    await fs.appendFile(world.config, "    method: pg_basebackup\n");
+    const before = await world.source.query<{ n: string }>("SELECT count(*)::text AS n FROM delta_rows");
+    const r = await prs(world, "backup", TARGET, "--json");
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [snap] = JSON.parse(r.stdout) as Summary[];
+    const shown = JSON.parse((await prs(world, "show", snap!.id, "--json")).stdout) as {
+      metadata: { method: string };
+    };
+    expect(shown.metadata.method).toBe("pg_basebackup");
+    await archiveCurrentWal(world.source);
+    const to = path.join(world.dir, "from-pg-basebackup", "data");
+    const restore = await prs(world, "restore", TARGET, "--snapshot", snap!.id, "--to", to);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    const server = await startRestored(to);
+    try {
+      expect(await server.query("SELECT count(*)::text AS n FROM delta_rows")).toEqual(before);
     } finally {
       await server.destroy();
     }

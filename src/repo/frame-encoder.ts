@@ -1,0 +1,52 @@
+import { Compressor } from "zstd-napi";
+
+/** Sample size and the ratio above which data is stored without trying zstd on all of it. */
+const SAMPLE_BYTES = 16 * 1024;
+const INCOMPRESSIBLE_RATIO = 0.97;
+/** A chunk is stored against its previous version only when that makes it this many times smaller. */
+const DELTA_GAIN = 8;
+
+/** True when a delta of `deltaBytes` is worth storing instead of the `plainBytes` chunk it encodes. */
+export function isWorthDelta(deltaBytes: number, plainBytes: number): boolean {
+  return deltaBytes * DELTA_GAIN <= plainBytes;
+}
+
+/**
+ * Encodes plain bytes for the repository: a frame (zstd, or raw when zstd does not shrink
+ * them) or a `zstd-ref` body against another chunk. Holds its own zstd contexts, so each
+ * thread that encodes (the chunk store, a base backup's worker threads) has one.
+ */
+export class FrameEncoder {
+  readonly level: number;
+  readonly #compressor = new Compressor();
+  /** A separate context for `zstd-ref` bodies: each call loads its own dictionary. */
+  readonly #refCompressor = new Compressor();
+
+  constructor(level = 3) {
+    this.level = level;
+    this.#compressor.setParameters({ compressionLevel: level });
+    this.#refCompressor.setParameters({ compressionLevel: level });
+  }
+
+  /**
+   * zstd when it shrinks the data, raw otherwise — for a chunk object or a frame of a pack.
+   * Large data is first tried on a sample: most backed-up bytes are already compressed
+   * (images, archives), and compressing them whole only to throw the result away would
+   * cost most of a backup's CPU time.
+   */
+  encodeFrame(data: Uint8Array): { encoding: "zstd" | "raw"; body: Uint8Array } {
+    if (data.length > SAMPLE_BYTES * 2) {
+      const sample = this.#compressor.compress(data.subarray(0, SAMPLE_BYTES));
+      if (sample.length > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return { encoding: "raw", body: data };
+    }
+    const compressed = this.#compressor.compress(data);
+    if (compressed.length + 1 < data.length) return { encoding: "zstd", body: compressed };
+    return { encoding: "raw", body: data };
+  }
+
+  /** Compresses a chunk with another chunk's plain bytes as the dictionary (a `zstd-ref` body). */
+  encodeRef(data: Uint8Array, base: Uint8Array): Uint8Array {
+    this.#refCompressor.loadDictionary(base);
+    return this.#refCompressor.compress(data);
+  }
+}

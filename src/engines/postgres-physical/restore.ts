@@ -2,11 +2,14 @@ import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { OperationError, RepoCorruptError, UserError } from "../../errors.js";
+import { RepoCorruptError, UserError } from "../../errors.js";
 import type { SnapshotManifest } from "../../repo/snapshot.js";
 import { isEmptyOrMissingDir, pathExists } from "../../util/fs.js";
 import { runChecked } from "../../util/subprocess.js";
-import { runFedFromEntry } from "../restore-into-command.js";
+import { LocalBackend } from "../../repo/backends/local.js";
+import { parallelChunks } from "../../repo/decode-pool.js";
+import { verifiedChunks } from "../../repo/entry-content.js";
+import { TarExtractor } from "./tar-extract.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
 import { BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
 import { postgresCommandWord } from "../../util/shell-quote.js";
@@ -247,7 +250,7 @@ export async function restorePhysical(
     ctx.logger.info(`moved ${dest} aside to ${aside}`);
   }
   await fs.mkdir(dest, { recursive: true, mode: 0o700 });
-  await extractBase(snapshot, dest, ctx);
+  await extractBase(snapshot, dest, target.threads, ctx);
   await writeRecoveryFiles(dest, settings, meta.owner, snapshot);
   if (process.getuid?.() === 0) await prepareWalDirectory(repoPath, target.name, meta.owner);
   if (inPlace && ctx.services?.start) await runChecked([...ctx.services.start], "E_SERVICES_START_FAILED");
@@ -267,20 +270,33 @@ export async function restorePhysical(
   return result;
 }
 
-async function extractBase(snapshot: SnapshotManifest, dest: string, ctx: EngineContext): Promise<void> {
+async function extractBase(
+  snapshot: SnapshotManifest,
+  dest: string,
+  threads: number,
+  ctx: EngineContext,
+): Promise<void> {
   const tar = (await ctx.repo.snapshots.fileEntries(snapshot, [BASE_TAR])).get(BASE_TAR);
   if (!tar) throw new RepoCorruptError(`snapshot ${snapshot.id} has no ${BASE_TAR} entry`);
-  const run = await runFedFromEntry(
-    ["tar", "-x", "-f", "-", "-C", dest],
-    {},
-    { chunks: ctx.repo.chunks, entry: tar },
-    (damage) => `cannot restore snapshot ${snapshot.id}: ${damage}`,
-  );
-  if (run.exitCode !== 0)
-    throw new OperationError(
-      "E_RESTORE_FAILED",
-      `tar could not extract base backup ${snapshot.id} into ${dest}: ${run.stderrTail.trim()}`,
-    );
+  const backend = ctx.repo.backend;
+  const source =
+    backend instanceof LocalBackend
+      ? parallelChunks(ctx.repo.chunks, backend.location, tar, threads)
+      : verifiedChunks(ctx.repo.chunks, tar);
+  const extractor = new TarExtractor(dest, { chown: process.getuid?.() === 0 });
+  try {
+    for await (const data of source) {
+      await extractor.push(data);
+      ctx.progress.add(data.length, 0);
+    }
+    await extractor.finish();
+  } catch (err) {
+    await extractor.abort();
+    if (err instanceof RepoCorruptError) {
+      throw new RepoCorruptError(`cannot restore snapshot ${snapshot.id}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 async function writeRecoveryFiles(

@@ -19,9 +19,19 @@ export interface DecodeJob {
   chunks: [string, number, number][];
 }
 
+/** A job, or a buffer handed back to decode into again. */
+export type DecodeMessage = DecodeJob | { free: ArrayBuffer };
+
+/** The job's chunks one after another at `offset` of `buffer`, or what went wrong. */
 export type DecodeReply =
-  | { job: number; data: Buffer; sizes: number[]; error?: undefined }
+  | { job: number; buffer: ArrayBuffer; offset: number; length: number; error?: undefined }
   | { job: number; error: string; damage: boolean };
+
+/** Decoded bytes of consecutive chunks; `release` once they are no longer used (written). */
+export interface DecodedPiece {
+  data: Buffer;
+  release: () => void;
+}
 
 /** Frames decoded ahead of the consumer: per worker thread, and in bytes. */
 const JOBS_PER_THREAD = 4;
@@ -31,25 +41,26 @@ const AHEAD_BYTES = 32 * 1024 * 1024;
  * A file entry's chunks in order, verified, as `verifiedChunks` yields them — but decoded
  * by worker threads reading the packs of a local repository (`root`) directly, several
  * frames ahead, so decompression and hashing use every core while this thread writes.
- * Falls back to `verifiedChunks` when a chunk is not in a pack (or a dictionary is not).
+ * Falls back to `verifiedChunks` on this thread when the repository is not local (`root`
+ * undefined) or a chunk is not in a pack (or a dictionary is not).
  */
 export async function* parallelChunks(
   chunks: ChunkStore,
-  root: string,
+  root: string | undefined,
   entry: FileEntry,
   threads: number,
-): AsyncGenerator<Buffer> {
-  const jobs = await framesOf(chunks, entry);
+): AsyncGenerator<DecodedPiece> {
+  const jobs = root === undefined ? undefined : await framesOf(chunks, entry);
   if (!jobs) {
-    yield* verifiedChunks(chunks, entry);
+    for await (const data of verifiedChunks(chunks, entry)) yield { data, release: () => undefined };
     return;
   }
   const hash =
     entry.sha256 === undefined || (entry.chunks.length === 1 && entry.chunks[0] === entry.sha256)
       ? undefined
       : createHash("sha256");
-  const pool = new DecodePool(threads, root);
-  const ahead: { reply: Promise<Buffer[]>; bytes: number }[] = [];
+  const pool = new DecodePool(threads, root!);
+  const ahead: { reply: Promise<DecodedPiece>; bytes: number }[] = [];
   let aheadBytes = 0;
   let next = 0;
   let size = 0;
@@ -69,11 +80,10 @@ export async function* parallelChunks(
       const head = ahead.shift();
       if (!head) break;
       aheadBytes -= head.bytes;
-      for (const data of await head.reply) {
-        hash?.update(data);
-        size += data.length;
-        yield data;
-      }
+      const piece = await head.reply;
+      hash?.update(piece.data);
+      size += piece.data.length;
+      yield piece;
     }
   } finally {
     await pool.close();
@@ -117,7 +127,7 @@ async function framesOf(chunks: ChunkStore, entry: FileEntry): Promise<DecodeJob
 
 /** Worker threads decoding frames (decode-worker.ts). */
 class DecodePool {
-  readonly #pool: WorkerPool<DecodeJob, DecodeReply>;
+  readonly #pool: WorkerPool<DecodeJob, DecodeReply, { free: ArrayBuffer }>;
 
   constructor(threads: number, root: string) {
     this.#pool = new WorkerPool(
@@ -128,22 +138,28 @@ class DecodePool {
     );
   }
 
-  /** The job's chunks, verified, each a view into one buffer. */
-  async decode(job: DecodeJob): Promise<Buffer[]> {
-    const reply = await this.#pool.send(job).reply;
+  /** The job's chunks, verified; their buffer goes back to the worker on release. */
+  async decode(job: DecodeJob): Promise<DecodedPiece> {
+    // Deltas against chunks of one frame go to one worker, which decodes that frame once.
+    const sent = this.#pool.send(job, job.ref ? { worker: affinity(job.ref.frame, this.#pool.threads) } : {});
+    const reply = await sent.reply;
     if (reply.error !== undefined)
       throw reply.damage ? new RepoCorruptError(reply.error) : new Error(reply.error);
-    const data = Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.length);
-    const parts: Buffer[] = [];
-    let at = 0;
-    for (const size of reply.sizes) {
-      parts.push(data.subarray(at, at + size));
-      at += size;
-    }
-    return parts;
+    const buffer = reply.buffer;
+    return {
+      data: Buffer.from(buffer, reply.offset, reply.length),
+      release: () => this.#pool.post(sent.worker, { free: buffer }, [buffer]),
+    };
   }
 
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+/** A worker for a frame's deltas: the same one for every delta against that frame. */
+function affinity(frame: WireFrame, threads: number): number {
+  let h = frame.offset;
+  for (let i = 0; i < 8; i++) h = (h * 31 + frame.pack.charCodeAt(i)) >>> 0;
+  return h % threads;
 }

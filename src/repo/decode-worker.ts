@@ -2,19 +2,30 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { Decompressor } from "zstd-napi";
-import type { DecodeJob, DecodeReply, WireFrame } from "./decode-pool.js";
+// The low-level binding decodes into a given buffer (the Decompressor class allocates one per call).
+import binding from "zstd-napi/binding.js";
+import type { DecodeJob, DecodeMessage, DecodeReply, WireFrame } from "./decode-pool.js";
+
+const { DCtx, getFrameContentSize } = binding;
 
 /**
  * A worker thread of a parallel restore (decode-pool.ts): reads a frame from its pack in
  * a local repository, decodes it (a `zstd-ref` frame with its dictionary chunk, itself
- * decoded from its own frame), checks every wanted chunk against its id and sends back
- * their bytes in one transferred buffer.
+ * decoded from its own frame), checks every wanted chunk against its id and transfers
+ * the bytes to the main thread. Frames are decoded into buffers the main thread hands
+ * back once written, so a restore of any size allocates a few dozen buffers in all, not
+ * one per frame (which cost more garbage collection than the decoding).
  */
 const { root } = workerData as { root: string };
 const port = parentPort!;
-const decompressor = new Decompressor();
-const refDecompressor = new Decompressor();
+const dctx = new DCtx();
+const refDctx = new DCtx();
+/** Buffers to decode into, handed back by the main thread. */
+const free: ArrayBuffer[] = [];
+const FREE_MAX = 32;
+/** Decoded frames are at most about this big (a pack frame of 512 KiB plus one chunk). */
+const BUFFER_BYTES = 1024 * 1024;
+let scratch = Buffer.allocUnsafe(BUFFER_BYTES);
 /** Open pack files and decoded dictionary frames, a few of each (consecutive chunks share them). */
 const packs = new Map<string, number>();
 const dictionaries = new Map<string, Buffer>();
@@ -22,35 +33,67 @@ const KEEP = 8;
 
 class Damage extends Error {}
 
-port.on("message", (job: DecodeJob) => {
+port.on("message", (message: DecodeMessage) => {
+  if ("free" in message) {
+    if (free.length < FREE_MAX) free.push(message.free);
+    return;
+  }
   try {
-    const frame = decodeFrame(job.frame, job.ref, job.chunks[0]![0]);
-    const parts: Buffer[] = [];
-    for (const [id, start, size] of job.chunks) {
+    const first = message.chunks[0]![0];
+    const frame = decodeFrame(message.frame, message.ref, first);
+    for (const [id, start, size] of message.chunks) {
       const data = frame.subarray(start, start + size);
-      if (data.length !== size || sha256(data) !== id) throw damaged(id, job.ref);
-      parts.push(data);
+      if (data.length !== size || sha256(data) !== id) throw damaged(id, message.ref);
     }
-    const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    // Transferred when it is a buffer of its own; a view into a larger one is copied first.
-    const own =
-      whole.byteOffset === 0 && whole.buffer.byteLength === whole.length ? whole : Buffer.from(whole);
-    const reply: DecodeReply = { job: job.job, data: own, sizes: job.chunks.map((c) => c[2]) };
-    port.postMessage(reply, [own.buffer as ArrayBuffer]);
+    const sent = compact(frame, message.chunks);
+    const reply: DecodeReply = {
+      job: message.job,
+      buffer: sent.buffer as ArrayBuffer,
+      offset: sent.byteOffset,
+      length: sent.length,
+    };
+    port.postMessage(reply, [reply.buffer]);
   } catch (err) {
-    const e = err as Error;
-    const reply: DecodeReply = { job: job.job, error: e.message, damage: err instanceof Damage };
+    const reply: DecodeReply = {
+      job: message.job,
+      error: (err as Error).message,
+      damage: err instanceof Damage,
+    };
     port.postMessage(reply);
   }
 });
 
+/** The wanted chunks, one after another: in place when they already are (the usual case). */
+function compact(frame: Buffer, chunks: [string, number, number][]): Buffer {
+  let end = chunks[0]![1];
+  for (const [, start, size] of chunks) {
+    if (start !== end) return Buffer.concat(chunks.map(([, s, n]) => frame.subarray(s, s + n)));
+    end = start + size;
+  }
+  return frame.subarray(chunks[0]![1], end);
+}
+
+/** A buffer of at least `size` bytes: a handed-back one when it is big enough. */
+function output(size: number): Buffer {
+  const reused = free.pop();
+  if (reused && reused.byteLength >= size) return Buffer.from(reused, 0, size);
+  return Buffer.from(new ArrayBuffer(Math.max(size, BUFFER_BYTES)), 0, size);
+}
+
 function decodeFrame(frame: WireFrame, ref: DecodeJob["ref"], id: string): Buffer {
-  const body = readFrame(frame, id);
+  if (frame.encoding === "raw") return readFrame(frame, id, output(frame.length));
+  if (scratch.length < frame.length) scratch = Buffer.allocUnsafe(frame.length);
+  const body = readFrame(frame, id, scratch.subarray(0, frame.length));
   try {
-    if (frame.encoding === "raw") return body;
-    if (frame.encoding === "zstd") return decompressor.decompress(body);
-    refDecompressor.loadDictionary(dictionary(ref!));
-    return refDecompressor.decompress(body);
+    const size = frameSize(body);
+    const out = output(size);
+    let n: number;
+    if (frame.encoding === "zstd") n = dctx.decompress(out, body);
+    else {
+      refDctx.loadDictionary(dictionary(ref!));
+      n = refDctx.decompress(out, body);
+    }
+    return out.subarray(0, n);
   } catch (err) {
     throw new Damage(
       `chunk ${id} is damaged: frame at byte ${frame.offset} of pack ${frame.pack}: ${(err as Error).message}`,
@@ -58,20 +101,31 @@ function decodeFrame(frame: WireFrame, ref: DecodeJob["ref"], id: string): Buffe
   }
 }
 
+/** The plain size a zstd frame's header declares (our frames always declare it). */
+function frameSize(body: Buffer): number {
+  const size = getFrameContentSize(body);
+  if (size === null) throw new Error("the frame does not declare its size");
+  return size;
+}
+
 /** A `zstd-ref` frame's dictionary: its ref chunk's bytes, not hash-checked here (see damaged()). */
 function dictionary(ref: NonNullable<DecodeJob["ref"]>): Buffer {
   const key = `${ref.frame.pack}@${ref.frame.offset}`;
   let frame = dictionaries.get(key);
   if (!frame) {
-    const body = readFrame(ref.frame, ref.id);
-    frame = ref.frame.encoding === "raw" ? body : decompressor.decompress(body);
+    const body = readFrame(ref.frame, ref.id, Buffer.allocUnsafe(ref.frame.length));
+    if (ref.frame.encoding === "raw") frame = body;
+    else {
+      frame = Buffer.allocUnsafe(frameSize(body));
+      frame = frame.subarray(0, dctx.decompress(frame, body));
+    }
     dictionaries.set(key, frame);
     if (dictionaries.size > KEEP) dictionaries.delete(dictionaries.keys().next().value!);
   }
   return frame.subarray(ref.start, ref.start + ref.size);
 }
 
-function readFrame(frame: WireFrame, id: string): Buffer {
+function readFrame(frame: WireFrame, id: string, into: Buffer): Buffer {
   let fd = packs.get(frame.pack);
   if (fd === undefined) {
     const file = path.join(root, "packs", frame.pack.slice(0, 2), frame.pack);
@@ -90,14 +144,13 @@ function readFrame(frame: WireFrame, id: string): Buffer {
       closeSync(oldFd);
     }
   }
-  const body = Buffer.allocUnsafe(frame.length);
   let done = 0;
   while (done < frame.length) {
-    const n = readSync(fd, body, done, frame.length - done, frame.offset + done);
+    const n = readSync(fd, into, done, frame.length - done, frame.offset + done);
     if (n === 0) throw new Damage(`chunk ${id} is damaged: its frame in pack ${frame.pack} is too short`);
     done += n;
   }
-  return body;
+  return into;
 }
 
 /** The damage to name when a chunk does not match its id: its dictionary's, if that is the damaged one. */

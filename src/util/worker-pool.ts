@@ -5,7 +5,7 @@ import { Worker, type Transferable } from "node:worker_threads";
  * to the given worker or the one with the fewest requests outstanding. A worker that
  * fails or exits fails every outstanding and later request.
  */
-export class WorkerPool<Request extends { job: number }, Reply extends { job: number }> {
+export class WorkerPool<Request extends { job: number }, Reply extends { job: number }, Note = never> {
   readonly #workers: { worker: Worker; load: number }[];
   readonly #waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   #failure: Error | undefined;
@@ -48,6 +48,11 @@ export class WorkerPool<Request extends { job: number }, Reply extends { job: nu
     });
     slot.worker.postMessage(request, options.transfer);
     return { worker: index, reply };
+  }
+
+  /** Sends worker `worker` a message that has no reply (once the pool failed, nothing). */
+  post(worker: number, note: Note, transfer?: Transferable[]): void {
+    if (!this.#failure) this.#workers[worker]!.worker.postMessage(note, transfer);
   }
 
   async close(): Promise<void> {

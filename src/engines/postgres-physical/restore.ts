@@ -8,7 +8,6 @@ import { isEmptyOrMissingDir, pathExists } from "../../util/fs.js";
 import { runChecked } from "../../util/subprocess.js";
 import { LocalBackend } from "../../repo/backends/local.js";
 import { parallelChunks } from "../../repo/decode-pool.js";
-import { verifiedChunks } from "../../repo/entry-content.js";
 import { TarExtractor } from "./tar-extract.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
 import { BASE_TAR, type BaseBackupMetadata, type PhysicalTarget } from "./target.js";
@@ -279,15 +278,13 @@ async function extractBase(
   const tar = (await ctx.repo.snapshots.fileEntries(snapshot, [BASE_TAR])).get(BASE_TAR);
   if (!tar) throw new RepoCorruptError(`snapshot ${snapshot.id} has no ${BASE_TAR} entry`);
   const backend = ctx.repo.backend;
-  const source =
-    backend instanceof LocalBackend
-      ? parallelChunks(ctx.repo.chunks, backend.location, tar, threads)
-      : verifiedChunks(ctx.repo.chunks, tar);
+  const root = backend instanceof LocalBackend ? backend.location : undefined;
+  const source = parallelChunks(ctx.repo.chunks, root, tar, threads);
   const extractor = new TarExtractor(dest, { chown: process.getuid?.() === 0 });
   try {
-    for await (const data of source) {
-      await extractor.push(data);
-      ctx.progress.add(data.length, 0);
+    for await (const piece of source) {
+      await extractor.push(piece.data, piece.release);
+      ctx.progress.add(piece.data.length, 0);
     }
     await extractor.finish();
   } catch (err) {

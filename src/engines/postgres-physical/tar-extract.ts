@@ -17,6 +17,17 @@ interface OutFile {
   meta: Meta;
 }
 
+/** Writes still reading from one pushed buffer (plus one while it is being pushed). */
+interface Uses {
+  count: number;
+  onWritten: (() => void) | undefined;
+}
+
+function release(uses: Uses): void {
+  uses.count -= 1;
+  if (uses.count === 0) uses.onWritten?.();
+}
+
 interface Meta {
   mode: number;
   uid: number;
@@ -52,12 +63,25 @@ export class TarExtractor {
     this.#chown = options.chown;
   }
 
-  async push(buf: Buffer): Promise<void> {
+  /**
+   * Extracts the next bytes of the tar. `onWritten` runs once no write reads from `buf` any
+   * more (its memory may then be reused).
+   */
+  async push(buf: Buffer, onWritten?: () => void): Promise<void> {
+    const uses: Uses = { count: 1, onWritten };
+    try {
+      await this.#push(buf, uses);
+    } finally {
+      release(uses);
+    }
+  }
+
+  async #push(buf: Buffer, uses: Uses): Promise<void> {
     let off = 0;
     while (off < buf.length && !this.#ended) {
       if (this.#remaining > 0) {
         const take = Math.min(this.#remaining, buf.length - off);
-        await this.#write(this.#file!, buf.subarray(off, off + take));
+        await this.#write(this.#file!, buf.subarray(off, off + take), uses);
         off += take;
         this.#remaining -= take;
         if (this.#remaining === 0) this.#endFile();
@@ -143,17 +167,20 @@ export class TarExtractor {
     if (file.pending === 0) this.#track(this.#close(file));
   }
 
-  async #write(file: OutFile, data: Buffer): Promise<void> {
+  async #write(file: OutFile, data: Buffer, uses: Uses): Promise<void> {
     while (this.#inflight.size >= WRITES_IN_FLIGHT) await Promise.race(this.#inflight);
     this.#throwIfFailed();
     const position = file.position;
     file.position += data.length;
     file.pending += 1;
+    uses.count += 1;
     this.#track(
-      writeAll(file.handle, data, position).then(async () => {
-        file.pending -= 1;
-        if (file.ended && file.pending === 0) await this.#close(file);
-      }),
+      writeAll(file.handle, data, position)
+        .finally(() => release(uses))
+        .then(async () => {
+          file.pending -= 1;
+          if (file.ended && file.pending === 0) await this.#close(file);
+        }),
     );
   }
 

@@ -5,6 +5,8 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { TAR_CHUNK_BYTES, TarChunker } from "./tar-chunker.js";
 import { tarHeader, type TarMemberHeader } from "./tar-header.js";
+import { RepoCorruptError } from "../../errors.js";
+import { TarExtractor } from "./tar-extract.js";
 import { TarPlanner, type PlannedChunk } from "./tar-plan.js";
 
 const dirs: string[] = [];
@@ -75,11 +77,21 @@ describe("TarPlanner", () => {
     ]);
   });
 
-  it("writes a tar that tar extracts with every path, mode, owner, time and byte", async () => {
+  it.each([
+    ["tar -x", 0],
+    ["TarExtractor, fed in 509-byte pieces", 509],
+    ["TarExtractor, fed in 64 KiB pieces", 65536],
+  ])("writes a tar that %s extracts with every path, mode, owner, time and byte", async (_how, piece) => {
     const stream = Buffer.concat(plan().map(bytesOf));
     const to = await fs.mkdtemp(path.join(os.tmpdir(), "prs-tarplan-"));
     dirs.push(to);
-    execFileSync("tar", ["-x", "-f", "-", "--same-owner", "-C", to], { input: stream });
+    if (piece === 0) {
+      execFileSync("tar", ["-x", "-f", "-", "--same-owner", "-C", to], { input: stream });
+    } else {
+      const extractor = new TarExtractor(to, { chown: process.getuid?.() === 0 });
+      for (let at = 0; at < stream.length; at += piece) await extractor.push(stream.subarray(at, at + piece));
+      await extractor.finish();
+    }
     for (const [header, content] of members) {
       const p = path.join(to, header.path);
       const st = await fs.lstat(p);
@@ -92,5 +104,16 @@ describe("TarPlanner", () => {
     }
     const listed = execFileSync("tar", ["-t", "-f", "-"], { input: stream }).toString().trim().split("\n");
     expect(listed).toHaveLength(members.length);
+  });
+
+  it("TarExtractor refuses a path that leaves the directory, and a tar cut short", async () => {
+    const to = await fs.mkdtemp(path.join(os.tmpdir(), "prs-tarplan-"));
+    dirs.push(to);
+    const escaping = new TarExtractor(to, { chown: false });
+    await expect(escaping.push(tarHeader(file("base/../../evil", 0)))).rejects.toThrow(RepoCorruptError);
+    const short = new TarExtractor(path.join(to, "short"), { chown: false });
+    await short.push(Buffer.concat([tarHeader(file("PG_VERSION", 3)), Buffer.from("15\n")]));
+    await expect(short.finish()).rejects.toThrow(/ends before/);
+    await short.abort();
   });
 });

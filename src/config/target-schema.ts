@@ -92,6 +92,8 @@ export const filesTargetSchema = z.strictObject({
   exclude: z.array(nonEmptyString).optional(),
   /** Do not cross into other mounted file systems. Default: false. */
   oneFileSystem: z.boolean().default(false),
+  /** Worker threads that read, hash and compress files. Default: 2. */
+  threads: z.int().min(1).max(64).default(2),
 });
 
 /** A logical PostgreSQL backup (pg_dump of one database, plus roles and globals). */
@@ -127,7 +129,7 @@ export const postgresPhysicalTargetSchema = z.strictObject({
    * Default: "auto".
    */
   method: z.enum(["auto", "direct", "pg_basebackup"]).default("auto"),
-  /** Worker threads that read, hash and compress a direct base backup. Default: 2. */
+  /** Worker threads that read, hash and compress a direct base backup (and decode it on restore). Default: 2. */
   threads: z.int().min(1).max(64).default(2),
   /** The start checkpoint: "fast" (start at once) or "spread" (gentler on a busy server). Default: "fast". */
   checkpoint: z.enum(["fast", "spread"]).default("fast"),

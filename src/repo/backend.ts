@@ -61,6 +61,13 @@ export interface Backend {
   flush(): Promise<void>;
   /** Removes temp objects of crashed writers older than `olderThanMs`; returns how many (where temps exist). */
   removeStaleTemps?(olderThanMs: number): Promise<number>;
+  /**
+   * A file path another thread may write object `key` to (its folder made); `adoptDeferred`
+   * then takes that file as a deferred put. Only a backend on a local file system has it.
+   */
+  deferredTemp?(key: string): Promise<string>;
+  /** Takes a file written to a path from `deferredTemp` as a deferred put of `key`. */
+  adoptDeferred?(key: string, temp: string): void;
   /** Free bytes where the repository lives, when the backend can tell. */
   freeBytes(): Promise<number | undefined>;
 }

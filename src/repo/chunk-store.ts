@@ -129,7 +129,7 @@ export class ChunkStore {
   /** Encodes a chunk object's body as parts (encoding byte, payload); see `encodeFrame`. */
   encode(data: Uint8Array): Uint8Array[] {
     const { encoding, body } = this.encodeFrame(data);
-    return [encoding === "zstd" ? ZSTD_TAG : RAW_TAG, body];
+    return objectBody(encoding, body);
   }
 
   /** The zstd level chunks are compressed with. */
@@ -274,6 +274,11 @@ export class ChunkStore {
     }
     return data;
   }
+}
+
+/** A chunk object's body as parts: the encoding byte, then the encoded bytes. */
+export function objectBody(encoding: "zstd" | "raw", body: Uint8Array): Uint8Array[] {
+  return [encoding === "zstd" ? ZSTD_TAG : RAW_TAG, body];
 }
 
 function frameKey(ref: FrameRef): string {

@@ -46,7 +46,6 @@ async function store(repo: Repository, data: Buffer, previous?: FileEntry): Prom
     uid: 0,
     gid: 0,
     mtimeNs: "1",
-    size: data.length,
     ...stored,
   };
   await writer.addEntry(entry);
@@ -69,7 +68,7 @@ async function readAll(entry: FileEntry): Promise<Buffer> {
 describe("parallelChunks", () => {
   const first = Buffer.concat([seeded("a", 3 << 20), Buffer.from("text ".repeat(400_000))]);
   const second = Buffer.from(first);
-  for (let i = 4096; i < second.length; i += 100_000) second[i] ^= 0xff; // a byte changed in every chunk
+  for (let i = 4096; i < second.length; i += 100_000) second[i] = second[i]! ^ 0xff; // a byte changed in every chunk
 
   it("reads whole frames and zstd-ref deltas back in order, byte-exact", async () => {
     const repo = (await Repository.init(new LocalBackend(repoDir))).repo;
@@ -79,6 +78,29 @@ describe("parallelChunks", () => {
     expect((await readAll(b)).equals(second)).toBe(true);
     await expect(readAll({ ...b, size: b.size + 1 })).rejects.toThrow(RepoCorruptError);
     await expect(readAll({ ...b, sha256: "0".repeat(64) })).rejects.toThrow(/does not match/);
+  });
+
+  it("reads chunk objects (chunks too large for packs) as well", async () => {
+    const repo = (await Repository.init(new LocalBackend(repoDir))).repo;
+    const writer = new SnapshotWriter(repo, { target: "t", type: "files" });
+    const data = Buffer.concat([seeded("big", 5 << 20), Buffer.from("tail ".repeat(1000))]);
+    const stored = await writer.storeBuffer(data);
+    await writer.commit({ sourceBytes: data.length, metadata: {} });
+    const catalog = await (await Repository.open(new LocalBackend(repoDir))).chunks.packs();
+    expect(stored.chunks.some((id) => !catalog.chunks.has(id))).toBe(true);
+    const entry: FileEntry = {
+      path: "/f",
+      type: "file",
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      mtimeNs: "1",
+      ...stored,
+    };
+    expect((await readAll(entry)).equals(data)).toBe(true);
+    const object = (await storedChunks(repoDir)).find((c) => !catalog.chunks.has(c.id))!;
+    await damageChunk(object);
+    await expect(readAll(entry)).rejects.toThrow(`chunk ${object.id} is damaged`);
   });
 
   it("a damaged frame is a RepoCorruptError naming a chunk; a damaged dictionary is named as such", async () => {

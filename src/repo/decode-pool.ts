@@ -10,10 +10,15 @@ import type { FileEntry } from "./snapshot.js";
 /** A frame as a worker reads it from `packs/<xx>/<pack>`. */
 export type WireFrame = Omit<FrameRef, "ref">;
 
-/** Decode one frame; send back the wanted chunks ([id, start in the frame, size]) in order. */
+/**
+ * Decode one frame and send back the wanted chunks ([id, start in the frame, size]) in
+ * order — or, with `object`, the chunk object `data/<xx>/<id>` (its one chunk's size is
+ * then -1: unknown until decoded).
+ */
 export interface DecodeJob {
   job: number;
-  frame: WireFrame;
+  frame?: WireFrame;
+  object?: string;
   /** A `zstd-ref` frame's dictionary chunk and where it is. */
   ref?: { id: string; frame: WireFrame; start: number; size: number };
   chunks: [string, number, number][];
@@ -33,103 +38,25 @@ export interface DecodedPiece {
   release: () => void;
 }
 
-/** Frames decoded ahead of the consumer: per worker thread, and in bytes. */
+/** Jobs decoded ahead of one consumer: per worker thread, and in bytes. */
 const JOBS_PER_THREAD = 4;
 const AHEAD_BYTES = 32 * 1024 * 1024;
+/** Assumed size of a chunk object, whose size is not known before it is decoded. */
+const OBJECT_BYTES = 4 * 1024 * 1024;
 
 /**
- * A file entry's chunks in order, verified, as `verifiedChunks` yields them — but decoded
- * by worker threads reading the packs of a local repository (`root`) directly, several
- * frames ahead, so decompression and hashing use every core while this thread writes.
- * Falls back to `verifiedChunks` on this thread when the repository is not local (`root`
- * undefined) or a chunk is not in a pack (or a dictionary is not).
+ * Worker threads (decode-worker.ts) that read a local repository's packs and chunk
+ * objects directly, decode and verify them, so that restores decompress and hash on every
+ * core while the main thread writes. Frames are decoded into buffers handed back on
+ * release, so a restore allocates a few dozen buffers in all.
  */
-export async function* parallelChunks(
-  chunks: ChunkStore,
-  root: string | undefined,
-  entry: FileEntry,
-  threads: number,
-): AsyncGenerator<DecodedPiece> {
-  const jobs = root === undefined ? undefined : await framesOf(chunks, entry);
-  if (!jobs) {
-    for await (const data of verifiedChunks(chunks, entry)) yield { data, release: () => undefined };
-    return;
-  }
-  const hash =
-    entry.sha256 === undefined || (entry.chunks.length === 1 && entry.chunks[0] === entry.sha256)
-      ? undefined
-      : createHash("sha256");
-  const pool = new DecodePool(threads, root!);
-  const ahead: { reply: Promise<DecodedPiece>; bytes: number }[] = [];
-  let aheadBytes = 0;
-  let next = 0;
-  let size = 0;
-  try {
-    for (;;) {
-      while (
-        next < jobs.length &&
-        (ahead.length === 0 || (ahead.length < threads * JOBS_PER_THREAD && aheadBytes < AHEAD_BYTES))
-      ) {
-        const job = jobs[next++]!;
-        const bytes = job.chunks.reduce((n, c) => n + c[2], 0);
-        const reply = pool.decode(job);
-        reply.catch(() => undefined); // awaited in order below
-        ahead.push({ reply, bytes });
-        aheadBytes += bytes;
-      }
-      const head = ahead.shift();
-      if (!head) break;
-      aheadBytes -= head.bytes;
-      const piece = await head.reply;
-      hash?.update(piece.data);
-      size += piece.data.length;
-      yield piece;
-    }
-  } finally {
-    await pool.close();
-  }
-  const whole = hash ? hash.digest("hex") : entry.sha256;
-  if (size !== entry.size || whole !== entry.sha256) {
-    throw new RepoCorruptError(`${entry.path}: content does not match the snapshot's hash`);
-  }
-}
-
-/** The entry's chunks grouped by the frame they are in, in order; undefined when one is not packed. */
-async function framesOf(chunks: ChunkStore, entry: FileEntry): Promise<DecodeJob[] | undefined> {
-  await chunks.packs();
-  const jobs: DecodeJob[] = [];
-  let last: DecodeJob | undefined;
-  for (const id of entry.chunks) {
-    const at = chunks.locate(id);
-    if (!at) return undefined;
-    const { ref, ...frame } = at.frame;
-    if (last && last.frame.pack === frame.pack && last.frame.offset === frame.offset) {
-      last.chunks.push([id, at.start, at.size]);
-      continue;
-    }
-    let dictionary: DecodeJob["ref"];
-    if (ref !== undefined) {
-      const base = chunks.locate(ref);
-      if (!base || base.frame.encoding === "zstd-ref") return undefined;
-      const { ref: _none, ...baseFrame } = base.frame;
-      dictionary = { id: ref, frame: baseFrame, start: base.start, size: base.size };
-    }
-    last = {
-      job: jobs.length,
-      frame,
-      ...(dictionary ? { ref: dictionary } : {}),
-      chunks: [[id, at.start, at.size]],
-    };
-    jobs.push(last);
-  }
-  return jobs;
-}
-
-/** Worker threads decoding frames (decode-worker.ts). */
-class DecodePool {
+export class DecodePool {
   readonly #pool: WorkerPool<DecodeJob, DecodeReply, { free: ArrayBuffer }>;
+  readonly #threads: number;
+  #jobs = 0;
 
   constructor(threads: number, root: string) {
+    this.#threads = Math.max(1, threads);
     this.#pool = new WorkerPool(
       workerScriptUrl(import.meta.url, "./decode-worker.js"),
       threads,
@@ -138,10 +65,103 @@ class DecodePool {
     );
   }
 
+  /**
+   * A file entry's chunks in order, verified, as `verifiedChunks` yields them, several
+   * jobs ahead; the size and the whole-file hash (when the entry has one) are checked at
+   * the end. Read on this thread when a `zstd-ref` dictionary is not in a pack.
+   */
+  async *pieces(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<DecodedPiece> {
+    const jobs = await this.#jobsOf(chunks, entry);
+    if (!jobs) {
+      yield* onThisThread(chunks, entry);
+      return;
+    }
+    const hash =
+      entry.sha256 === undefined || (entry.chunks.length === 1 && entry.chunks[0] === entry.sha256)
+        ? undefined
+        : createHash("sha256");
+    const ahead: { reply: Promise<DecodedPiece>; bytes: number }[] = [];
+    let aheadBytes = 0;
+    let next = 0;
+    let size = 0;
+    try {
+      for (;;) {
+        while (
+          next < jobs.length &&
+          (ahead.length === 0 || (ahead.length < this.#threads * JOBS_PER_THREAD && aheadBytes < AHEAD_BYTES))
+        ) {
+          const job = jobs[next++]!;
+          const bytes = job.object ? OBJECT_BYTES : job.chunks.reduce((n, c) => n + c[2], 0);
+          const reply = this.#decode(job);
+          reply.catch(() => undefined); // awaited in order below
+          ahead.push({ reply, bytes });
+          aheadBytes += bytes;
+        }
+        const head = ahead.shift();
+        if (!head) break;
+        aheadBytes -= head.bytes;
+        const piece = await head.reply;
+        hash?.update(piece.data);
+        size += piece.data.length;
+        yield piece;
+      }
+    } finally {
+      // A consumer that stops early: hand back what was decoded for it.
+      for (const rest of ahead)
+        void rest.reply.then(
+          (p) => p.release(),
+          () => undefined,
+        );
+    }
+    const whole = hash ? hash.digest("hex") : entry.sha256;
+    if (size !== entry.size || whole !== entry.sha256) {
+      throw new RepoCorruptError(`${entry.path}: content does not match the snapshot's hash`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+
+  /** The entry's chunks grouped by frame (or object), in order; undefined when a dictionary is not packed. */
+  async #jobsOf(chunks: ChunkStore, entry: FileEntry): Promise<DecodeJob[] | undefined> {
+    await chunks.packs();
+    const jobs: DecodeJob[] = [];
+    let last: DecodeJob | undefined;
+    for (const id of entry.chunks) {
+      const at = chunks.locate(id);
+      if (!at) {
+        last = undefined;
+        jobs.push({ job: this.#jobs++, object: id, chunks: [[id, 0, -1]] });
+        continue;
+      }
+      const { ref, ...frame } = at.frame;
+      if (last?.frame && last.frame.pack === frame.pack && last.frame.offset === frame.offset) {
+        last.chunks.push([id, at.start, at.size]);
+        continue;
+      }
+      let dictionary: DecodeJob["ref"];
+      if (ref !== undefined) {
+        const base = chunks.locate(ref);
+        if (!base || base.frame.encoding === "zstd-ref") return undefined;
+        const { ref: _none, ...baseFrame } = base.frame;
+        dictionary = { id: ref, frame: baseFrame, start: base.start, size: base.size };
+      }
+      last = {
+        job: this.#jobs++,
+        frame,
+        ...(dictionary ? { ref: dictionary } : {}),
+        chunks: [[id, at.start, at.size]],
+      };
+      jobs.push(last);
+    }
+    return jobs;
+  }
+
   /** The job's chunks, verified; their buffer goes back to the worker on release. */
-  async decode(job: DecodeJob): Promise<DecodedPiece> {
+  async #decode(job: DecodeJob): Promise<DecodedPiece> {
     // Deltas against chunks of one frame go to one worker, which decodes that frame once.
-    const sent = this.#pool.send(job, job.ref ? { worker: affinity(job.ref.frame, this.#pool.threads) } : {});
+    const sent = this.#pool.send(job, job.ref ? { worker: affinity(job.ref.frame, this.#threads) } : {});
     const reply = await sent.reply;
     if (reply.error !== undefined)
       throw reply.damage ? new RepoCorruptError(reply.error) : new Error(reply.error);
@@ -151,10 +171,32 @@ class DecodePool {
       release: () => this.#pool.post(sent.worker, { free: buffer }, [buffer]),
     };
   }
+}
 
-  close(): Promise<void> {
-    return this.#pool.close();
+/**
+ * One entry's chunks decoded by worker threads when the repository is local (`root`),
+ * else on this thread (`verifiedChunks`).
+ */
+export async function* parallelChunks(
+  chunks: ChunkStore,
+  root: string | undefined,
+  entry: FileEntry,
+  threads: number,
+): AsyncGenerator<DecodedPiece> {
+  if (root === undefined) {
+    yield* onThisThread(chunks, entry);
+    return;
   }
+  const pool = new DecodePool(threads, root);
+  try {
+    yield* pool.pieces(chunks, entry);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function* onThisThread(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<DecodedPiece> {
+  for await (const data of verifiedChunks(chunks, entry)) yield { data, release: () => undefined };
 }
 
 /** A worker for a frame's deltas: the same one for every delta against that frame. */

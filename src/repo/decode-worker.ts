@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 // The low-level binding decodes into a given buffer (the Decompressor class allocates one per call).
@@ -31,6 +31,10 @@ const packs = new Map<string, number>();
 const dictionaries = new Map<string, Buffer>();
 const KEEP = 8;
 
+/** A chunk object's first byte (chunk-store.ts). */
+const RAW = 0;
+const ZSTD = 1;
+
 class Damage extends Error {}
 
 port.on("message", (message: DecodeMessage) => {
@@ -40,12 +44,18 @@ port.on("message", (message: DecodeMessage) => {
   }
   try {
     const first = message.chunks[0]![0];
-    const frame = decodeFrame(message.frame, message.ref, first);
-    for (const [id, start, size] of message.chunks) {
-      const data = frame.subarray(start, start + size);
-      if (data.length !== size || sha256(data) !== id) throw damaged(id, message.ref);
+    let sent: Buffer;
+    if (message.object !== undefined) {
+      sent = decodeObject(message.object);
+      if (sha256(sent) !== message.object) throw damaged(message.object, undefined);
+    } else {
+      const frame = decodeFrame(message.frame!, message.ref, first);
+      for (const [id, start, size] of message.chunks) {
+        const data = frame.subarray(start, start + size);
+        if (data.length !== size || sha256(data) !== id) throw damaged(id, message.ref);
+      }
+      sent = compact(frame, message.chunks);
     }
-    const sent = compact(frame, message.chunks);
     const reply: DecodeReply = {
       job: message.job,
       buffer: sent.buffer as ArrayBuffer,
@@ -99,6 +109,51 @@ function decodeFrame(frame: WireFrame, ref: DecodeJob["ref"], id: string): Buffe
       `chunk ${id} is damaged: frame at byte ${frame.offset} of pack ${frame.pack}: ${(err as Error).message}`,
     );
   }
+}
+
+/** A chunk object (`data/<xx>/<id>`: an encoding byte, then raw or zstd bytes), decoded. */
+function decodeObject(id: string): Buffer {
+  const file = path.join(root, "data", id.slice(0, 2), id);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new Damage(`chunk ${id} is missing from the repository`);
+    }
+    throw err;
+  }
+  try {
+    const length = fstatSync(fd).size;
+    if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
+    const body = scratch.subarray(0, readAt(fd, scratch, length));
+    try {
+      if (body[0] === RAW) {
+        const out = output(body.length - 1);
+        body.copy(out, 0, 1);
+        return out;
+      }
+      if (body[0] !== ZSTD) throw new Error(`unknown encoding byte ${body[0]}`);
+      const zstd = body.subarray(1);
+      const out = output(frameSize(zstd));
+      return out.subarray(0, dctx.decompress(out, zstd));
+    } catch (err) {
+      throw new Damage(`chunk ${id} is damaged: ${(err as Error).message}`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads up to `length` bytes from the start of a file; fewer only at its end. */
+function readAt(fd: number, into: Buffer, length: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, into, done, length - done, done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /** The plain size a zstd frame's header declares (our frames always declare it). */

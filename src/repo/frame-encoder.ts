@@ -1,4 +1,8 @@
-import { Compressor } from "zstd-napi";
+// The low-level binding compresses into a buffer we keep (the Compressor class allocates
+// a worst-case buffer per call: most of a worker thread's garbage).
+import binding from "zstd-napi/binding.js";
+
+const { CCtx, CParameter, compressBound } = binding;
 
 /** Sample size and the ratio above which data is stored without trying zstd on all of it. */
 const SAMPLE_BYTES = 16 * 1024;
@@ -18,14 +22,15 @@ export function isWorthDelta(deltaBytes: number, plainBytes: number): boolean {
  */
 export class FrameEncoder {
   readonly level: number;
-  readonly #compressor = new Compressor();
+  readonly #cctx = new CCtx();
   /** A separate context for `zstd-ref` bodies: each call loads its own dictionary. */
-  readonly #refCompressor = new Compressor();
+  readonly #refCctx = new CCtx();
+  #scratch = Buffer.alloc(0);
 
   constructor(level = 3) {
     this.level = level;
-    this.#compressor.setParameters({ compressionLevel: level });
-    this.#refCompressor.setParameters({ compressionLevel: level });
+    this.#cctx.setParameter(CParameter.compressionLevel, level);
+    this.#refCctx.setParameter(CParameter.compressionLevel, level);
   }
 
   /**
@@ -36,17 +41,25 @@ export class FrameEncoder {
    */
   encodeFrame(data: Uint8Array): { encoding: "zstd" | "raw"; body: Uint8Array } {
     if (data.length > SAMPLE_BYTES * 2) {
-      const sample = this.#compressor.compress(data.subarray(0, SAMPLE_BYTES));
-      if (sample.length > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return { encoding: "raw", body: data };
+      const sample = this.#compress(this.#cctx, data.subarray(0, SAMPLE_BYTES));
+      if (sample > SAMPLE_BYTES * INCOMPRESSIBLE_RATIO) return { encoding: "raw", body: data };
     }
-    const compressed = this.#compressor.compress(data);
-    if (compressed.length + 1 < data.length) return { encoding: "zstd", body: compressed };
+    const length = this.#compress(this.#cctx, data);
+    if (length + 1 < data.length)
+      return { encoding: "zstd", body: Buffer.from(this.#scratch.subarray(0, length)) };
     return { encoding: "raw", body: data };
   }
 
   /** Compresses a chunk with another chunk's plain bytes as the dictionary (a `zstd-ref` body). */
   encodeRef(data: Uint8Array, base: Uint8Array): Uint8Array {
-    this.#refCompressor.loadDictionary(base);
-    return this.#refCompressor.compress(data);
+    this.#refCctx.loadDictionary(base);
+    return Buffer.from(this.#scratch.subarray(0, this.#compress(this.#refCctx, data)));
+  }
+
+  /** Compresses into the scratch buffer (grown as needed); returns the compressed length. */
+  #compress(cctx: InstanceType<typeof CCtx>, data: Uint8Array): number {
+    const bound = compressBound(data.length);
+    if (this.#scratch.length < bound) this.#scratch = Buffer.allocUnsafe(bound);
+    return cctx.compress2(this.#scratch, data);
   }
 }

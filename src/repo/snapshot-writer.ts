@@ -3,12 +3,13 @@ import os from "node:os";
 import { toPrsBackupError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { dataLength } from "./backend.js";
-import { chunkId, chunkKey } from "./chunk-store.js";
+import { chunkId, chunkKey, objectBody } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import { isWorthDelta } from "./frame-encoder.js";
 import { PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
 import { PACKED_CHUNK_MAX } from "./pack-format.js";
 import type { Repository } from "./repository.js";
+import type { EncodedJob } from "./store-pool.js";
 import { newSnapshotId } from "./snapshot-store.js";
 import type { Entry, SnapshotManifest, SnapshotProblem, SnapshotStatus, TargetType } from "./snapshot.js";
 
@@ -17,6 +18,8 @@ const ENTRY_CHUNKER: ChunkerParams = { minSize: 16 * 1024, avgSize: 64 * 1024, m
 const ENTRY_BATCH_BYTES = 64 * 1024;
 /** Chunk writes in flight at once: overlaps fsyncs with hashing and compression. */
 const WRITE_CONCURRENCY = 8;
+/** Packs being written at once. */
+const PACKS_IN_FLIGHT = 2;
 /** Chunks of one stream stored at once (their writes overlap with the next chunks' work). */
 const CHUNKS_AHEAD = 4;
 
@@ -72,6 +75,7 @@ export class SnapshotWriter {
   /** Small chunks collect here; undefined for a format-1 repository (one object per chunk). */
   readonly #packs: PackBuilder | undefined;
   #failure: Error | undefined;
+  #packsInFlight = 0;
   #storedBytes = 0;
   #newChunks = 0;
   #deltaChunks = 0;
@@ -235,14 +239,27 @@ export class SnapshotWriter {
     return base && { ref, base };
   }
 
-  /** True for a repository that stores chunks in packs (format 2), which addEncodedFrame needs. */
+  /** The content-defined chunker's parameters for this repository. */
+  get chunkerParams(): ChunkerParams {
+    return this.#params;
+  }
+
+  /**
+   * Fails the snapshot: commit will throw `err`. For a caller whose claimed chunks
+   * (claimChunk) can no longer be stored, since other entries may already use them.
+   */
+  fail(err: unknown): void {
+    this.#failure ??= toPrsBackupError(err);
+  }
+
+  /** True for a repository that stores chunks in packs (format 2), which addEncoded needs. */
   get packed(): boolean {
     return this.#packs !== undefined;
   }
 
   /**
    * Claims a chunk for this snapshot: true when it is neither stored nor claimed yet, and
-   * the caller must then store it (addEncodedFrame) before commit.
+   * the caller must then store it (addEncoded) before commit.
    */
   async claimChunk(id: string): Promise<boolean> {
     this.#throwIfFailed();
@@ -253,20 +270,45 @@ export class SnapshotWriter {
   }
 
   /**
-   * Adds a pack frame encoded elsewhere (a worker thread) holding claimed chunks, as
-   * `[id, plain size]` in order; a `zstd-ref` frame holds one chunk and names its `ref`.
+   * Adds chunks claimed by claimChunk and encoded elsewhere (a worker thread): frames of
+   * small chunks and `zstd-ref` deltas go into packs, large chunks become objects.
    */
-  async addEncodedFrame(frame: {
-    encoding: "zstd" | "raw" | "zstd-ref";
-    body: Uint8Array;
-    chunks: [string, number][];
-    ref?: string;
-  }): Promise<void> {
+  async addEncoded(job: EncodedJob): Promise<void> {
     this.#throwIfFailed();
-    if (!this.#packs) throw new Error("addEncodedFrame needs a repository with packs (format 2)");
-    if (frame.encoding === "zstd-ref") this.#deltaChunks += 1;
-    const sealed = this.#packs.addFrame(frame.encoding, frame.body, frame.chunks, frame.ref);
-    if (sealed) await this.#writePack(sealed);
+    const packs = this.#packs;
+    if (!packs) throw new Error("addEncoded needs a repository with packs (format 2)");
+    const add = async (sealed: SealedPack | undefined): Promise<void> => {
+      if (sealed) await this.#writePack(sealed);
+    };
+    for (const f of job.frames) await add(packs.addFrame(f.encoding, f.body, f.chunks));
+    for (const r of job.refs) {
+      this.#deltaChunks += 1;
+      await add(packs.addRef(r.id, r.size, r.body, r.ref));
+    }
+    for (const o of job.objects) {
+      if ("temp" in o) {
+        this.#repo.backend.adoptDeferred!(chunkKey(o.id), o.temp);
+        this.#storedBytes += o.bytes;
+        this.#newChunks += 1;
+        this.#repo.chunks.markStored(o.id);
+        continue;
+      }
+      const body = objectBody(o.encoding, o.body);
+      await this.#track(async () => {
+        await this.#repo.backend.put(chunkKey(o.id), body, { deferred: true });
+        this.#storedBytes += dataLength(body);
+        this.#newChunks += 1;
+        this.#repo.chunks.markStored(o.id);
+      });
+    }
+  }
+
+  /**
+   * Where a worker thread may write new chunk object `id` itself (a local repository; see
+   * addEncoded), else undefined — the body then comes back to this thread to be written.
+   */
+  async objectTarget(id: string): Promise<string | undefined> {
+    return this.#repo.backend.deferredTemp?.(chunkKey(id));
   }
 
   /** Stores one chunk unless present; returns its id once the write is queued. */
@@ -297,12 +339,25 @@ export class SnapshotWriter {
 
   /** Writes a full pack; its chunks count as stored once it is written. */
   async #writePack(sealed: SealedPack): Promise<void> {
+    // A pack holds 16 MB: more than a few in flight costs memory, not speed (each is one file).
+    while (this.#packsInFlight >= PACKS_IN_FLIGHT) await Promise.race(this.#inflight);
+    this.#packsInFlight += 1;
     await this.#track(async () => {
+      try {
+        await this.#putPack(sealed);
+      } finally {
+        this.#packsInFlight -= 1;
+      }
+    });
+  }
+
+  async #putPack(sealed: SealedPack): Promise<void> {
+    {
       const { bytes, indexSize } = await putPack(this.#repo.backend, sealed);
       this.#storedBytes += bytes;
       this.#newChunks += sealed.chunkCount;
       await this.#repo.chunks.addPack({ id: sealed.id, index: sealed.index, size: sealed.bytes, indexSize });
-    });
+    }
   }
 
   /** Runs a write with at most WRITE_CONCURRENCY in flight; a failure fails the snapshot. */

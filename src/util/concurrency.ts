@@ -49,3 +49,39 @@ export async function pollUntil<T>(
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
   }
 }
+
+/**
+ * A budget of units (bytes in flight) shared by concurrent work: `acquire(n)` waits until
+ * `n` fit (first come, first served; a request larger than the whole budget waits for
+ * everything else to finish, then runs alone), `release(n)` gives them back.
+ */
+export class Budget {
+  readonly #limit: number;
+  #used = 0;
+  readonly #waiting: { n: number; go: () => void }[] = [];
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async acquire(n: number): Promise<void> {
+    if (this.#waiting.length === 0 && this.#fits(n)) {
+      this.#used += n;
+      return;
+    }
+    await new Promise<void>((go) => this.#waiting.push({ n, go }));
+  }
+
+  release(n: number): void {
+    this.#used -= n;
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.n)) {
+      const next = this.#waiting.shift()!;
+      this.#used += next.n;
+      next.go();
+    }
+  }
+
+  #fits(n: number): boolean {
+    return this.#used === 0 || this.#used + n <= this.#limit;
+  }
+}

@@ -1,8 +1,10 @@
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
-import type { SnapshotWriter } from "../../repo/snapshot-writer.js";
+import type { SnapshotWriter, StoredData } from "../../repo/snapshot-writer.js";
+import { PACKED_CHUNK_MAX } from "../../repo/pack-format.js";
+import { StorePool } from "../../repo/store-pool.js";
 import type { Entry, FileEntry } from "../../repo/snapshot.js";
-import { mapOrdered } from "../../util/concurrency.js";
+import { Budget, mapOrdered } from "../../util/concurrency.js";
 import type { Logger } from "../../util/logger.js";
 import { normalizeRoots } from "../../util/paths.js";
 import type { BackupContext, BackupResult } from "../engine.js";
@@ -10,8 +12,12 @@ import { EntryCursor } from "./entry-cursor.js";
 import type { FilesTarget } from "./target.js";
 import { describeError, walkTree, type WalkItem } from "./walk.js";
 
-/** Files read at once: small files are latency-bound, so overlap their syscalls. */
+/**
+ * Files in flight at once: small files are latency-bound, so overlap their syscalls and
+ * their round trips to the worker threads; bounded too by the bytes they hold.
+ */
 const READ_CONCURRENCY = 8;
+const BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 /** Files up to this size are read in one call; larger ones are streamed. */
 const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
 
@@ -61,33 +67,55 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     for await (const item of walk) yield { item, previous: await cursor?.find(item.path) };
   }
 
+  // Worker threads read, hash and compress files (a format-1 repository stores them here).
+  const pool = writer.packed
+    ? new StorePool(target.threads ?? 2, ctx.repo.chunks.compressionLevel)
+    : undefined;
+  const budget = new Budget(BYTES_IN_FLIGHT);
   const entries = mapOrdered(withParents(), READ_CONCURRENCY, async ({ item, previous }) => {
     try {
-      return await toEntry(item, previous, writer, counters, logger);
+      return await toEntry(item, previous, { writer, counters, logger, pool, budget });
     } catch (err) {
       onProblem(item.path, describeError(err));
       return undefined;
     }
   });
-  for await (const entry of entries) {
-    ctx.signal?.throwIfAborted();
-    if (!entry) continue;
-    await writer.addEntry(entry);
-    if (entry.type === "file") {
-      counters.files += 1;
-      counters.bytes += entry.size;
-      progress.add(entry.size, 1);
-    } else {
-      if (entry.type === "dir") counters.dirs += 1;
-      else counters.symlinks += 1;
-      progress.add(0, 1);
-    }
+  try {
+    await addEntries(entries);
+  } finally {
+    await pool?.close();
   }
   return {
     status: writer.problems.length > 0 ? "partial" : "complete",
     sourceBytes: counters.bytes,
     metadata: { paths: roots, ...counters },
   };
+
+  async function addEntries(entries: AsyncIterable<Entry | undefined>): Promise<void> {
+    for await (const entry of entries) {
+      ctx.signal?.throwIfAborted();
+      if (!entry) continue;
+      await writer.addEntry(entry);
+      if (entry.type === "file") {
+        counters.files += 1;
+        counters.bytes += entry.size;
+        progress.add(entry.size, 1);
+      } else {
+        if (entry.type === "dir") counters.dirs += 1;
+        else counters.symlinks += 1;
+        progress.add(0, 1);
+      }
+    }
+  }
+}
+
+/** What storing a file needs besides the file. */
+interface Storing {
+  writer: SnapshotWriter;
+  counters: Counters;
+  logger: Logger;
+  pool: StorePool | undefined;
+  budget: Budget;
 }
 
 function baseOf(item: WalkItem): Omit<Entry, "type"> {
@@ -101,13 +129,8 @@ function baseOf(item: WalkItem): Omit<Entry, "type"> {
   };
 }
 
-async function toEntry(
-  item: WalkItem,
-  previous: Entry | undefined,
-  writer: SnapshotWriter,
-  counters: Counters,
-  logger: Logger,
-): Promise<Entry> {
+async function toEntry(item: WalkItem, previous: Entry | undefined, storing: Storing): Promise<Entry> {
+  const { writer, counters } = storing;
   const { stat } = item;
   if (stat.isDirectory()) return { ...baseOf(item), type: "dir" };
   if (stat.isSymbolicLink())
@@ -117,7 +140,7 @@ async function toEntry(
     counters.reusedFiles += 1;
     return { ...baseOf(item), type: "file", ...identity, chunks: previous.chunks, sha256: previous.sha256 };
   }
-  const stored = await readFile(item, writer, logger);
+  const stored = await readFile(item, storing);
   counters.readFiles += 1;
   counters.readBytes += stored.size;
   return {
@@ -145,11 +168,9 @@ function isUnchanged(
 }
 
 /** Reads and stores a file; warns when it changed while being read (the snapshot keeps what was read). */
-async function readFile(
-  item: WalkItem,
-  writer: SnapshotWriter,
-  logger: Logger,
-): ReturnType<SnapshotWriter["storeStream"]> {
+async function readFile(item: WalkItem, storing: Storing): ReturnType<SnapshotWriter["storeStream"]> {
+  const { writer, logger, pool } = storing;
+  if (pool && item.stat.size <= BigInt(WHOLE_READ_LIMIT)) return storeInWorker(item, storing, pool);
   const handle = await fs.open(item.path, "r");
   try {
     const before = item.stat;
@@ -167,6 +188,51 @@ async function readFile(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Stores a file through the worker threads: one reads, cuts and hashes it, this thread
+ * claims the chunks not stored yet, the worker compresses those. A failure after the
+ * claim fails the snapshot (other files may already use the claimed chunks).
+ */
+async function storeInWorker(item: WalkItem, storing: Storing, pool: StorePool): Promise<StoredData> {
+  const { budget } = storing;
+  const job = pool.job();
+  const size = Number(item.stat.size);
+  await budget.acquire(size);
+  try {
+    return await storeRead(item, storing, pool, job, size);
+  } finally {
+    budget.release(size);
+  }
+}
+
+async function storeRead(
+  item: WalkItem,
+  storing: Storing,
+  pool: StorePool,
+  job: number,
+  size: number,
+): Promise<StoredData> {
+  const { writer, logger } = storing;
+  // The size lstat gave plus a byte, to notice growth.
+  const read = await pool.readFile(job, item.path, size + 1, writer.chunkerParams);
+  if (read.length !== size) warnChanged(logger, item.path);
+  try {
+    const decisions: boolean[] = [];
+    const targets: (string | undefined)[] = [];
+    for (const [i, id] of read.ids.entries()) {
+      const claimed = await writer.claimChunk(id);
+      decisions.push(claimed);
+      // A large new chunk is written by the worker itself: its bytes never come here.
+      targets.push(claimed && read.sizes[i]! >= PACKED_CHUNK_MAX ? await writer.objectTarget(id) : undefined);
+    }
+    await writer.addEncoded(await pool.encode(job, decisions, targets));
+  } catch (err) {
+    writer.fail(err);
+    throw err;
+  }
+  return { chunks: read.ids, size: read.length, ...(read.sha256 ? { sha256: read.sha256 } : {}) };
 }
 
 /** Reads from the start until `limit` bytes or end of file. */

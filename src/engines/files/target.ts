@@ -9,4 +9,6 @@ export interface FilesTarget {
   exclude?: readonly string[];
   oneFileSystem?: boolean;
   chunking?: ChunkerParams;
+  /** Worker threads that read, hash and compress files. Default: 2. */
+  threads?: number;
 }

@@ -11,7 +11,7 @@ import { walkDataDirectory } from "./data-dir-walk.js";
 import { TAR_CHUNK_BYTES } from "./tar-chunker.js";
 import { tarHeader } from "./tar-header.js";
 import { TarPlanner, type PlannedChunk } from "./tar-plan.js";
-import { TarReadPool, type ChunkDecision, type EncodedJob, type WirePiece } from "./tar-read-pool.js";
+import { StorePool, type ChunkDecision, type EncodedJob, type WirePiece } from "../../repo/store-pool.js";
 
 /** Files smaller than this are read by this thread when planned (few descriptors open at once). */
 const READ_NOW_BYTES = 64 * 1024;
@@ -38,7 +38,7 @@ export interface DirectBaseBackup {
  * Copies the data directory between pg_backup_start and pg_backup_stop (`session`) as the
  * same tar that pg_basebackup would send — cut, deduplicated and stored as in a base
  * backup by pg_basebackup, so restores do not tell them apart — with worker threads
- * reading, hashing and compressing the files (tar-read-pool.ts). backup_label,
+ * reading, hashing and compressing the files (repo/store-pool.ts). backup_label,
  * tablespace_map and a backup_manifest come last, once the backup is stopped.
  */
 export async function directBaseBackup(
@@ -51,7 +51,7 @@ export async function directBaseBackup(
   const basis = await parentBasis(ctx);
   const map = new ChunkMapBuilder();
   const planner = new TarPlanner<Content>();
-  const pool = new TarReadPool(options.threads, ctx.repo.chunks.compressionLevel);
+  const pool = new StorePool(options.threads, ctx.repo.chunks.compressionLevel);
   const files: ManifestFile[] = [];
   const open = new Set<OpenFile>();
   const jobIds: string[][] = [];
@@ -79,15 +79,7 @@ export async function directBaseBackup(
   const commitReady = async (): Promise<void> => {
     for (let done = encoded.get(nextCommit); done; done = encoded.get(nextCommit)) {
       encoded.delete(nextCommit++);
-      if (done.frame) await writer.addEncodedFrame(done.frame);
-      for (const r of done.refs) {
-        await writer.addEncodedFrame({
-          encoding: "zstd-ref",
-          body: r.body,
-          chunks: [[r.id, r.size]],
-          ref: r.ref,
-        });
-      }
+      await writer.addEncoded(done);
     }
   };
 
@@ -95,11 +87,13 @@ export async function directBaseBackup(
     const sizes = chunks.map((c) => c.size);
     let ids: string[];
     try {
-      ids = await pool.read(
-        job,
-        chunks.flatMap((c) => c.pieces.map(wire)),
-        sizes,
-      );
+      ids = (
+        await pool.read(
+          job,
+          chunks.flatMap((c) => c.pieces.map(wire)),
+          sizes,
+        )
+      ).ids;
     } finally {
       await release(chunks, open);
     }

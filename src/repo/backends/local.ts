@@ -84,6 +84,16 @@ export class LocalBackend implements Backend {
     return true;
   }
 
+  async deferredTemp(key: string): Promise<string> {
+    const file = this.#pathOf(key);
+    await this.#ensureParent(file);
+    return tempPathFor(file);
+  }
+
+  adoptDeferred(key: string, temp: string): void {
+    this.#deferred.push({ temp, file: this.#pathOf(key) });
+  }
+
   async get(key: string): Promise<Buffer> {
     try {
       return await fs.readFile(this.#pathOf(key));

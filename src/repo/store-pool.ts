@@ -1,0 +1,135 @@
+import { OperationError } from "../errors.js";
+import { WorkerPool } from "../util/worker-pool.js";
+import { workerScriptUrl } from "../util/worker-url.js";
+import type { ChunkerParams } from "./chunker.js";
+
+/** A piece of a job's bytes as a worker gets it: bytes, or a range of a descriptor the main thread opened. */
+export type WirePiece = { bytes: Uint8Array } | { fd: number; position: number; length: number };
+
+/** `true`: a new chunk to store; `false`: already stored; or the basis to store it against. */
+export type ChunkDecision = boolean | { ref: string; base: Uint8Array };
+
+/** A job's new chunks, encoded: what the snapshot writer adds as they are. */
+export interface EncodedJob {
+  /** Frames of consecutive new chunks smaller than PACKED_CHUNK_MAX, as `[id, plain size]`. */
+  frames: { encoding: "zstd" | "raw"; body: Uint8Array; chunks: [string, number][] }[];
+  /**
+   * New chunks of PACKED_CHUNK_MAX or more, each an object of its own: its encoded body, or
+   * (when the worker was given a file to write it to) the file and the bytes written.
+   */
+  objects: ({ id: string } & (
+    { encoding: "zstd" | "raw"; body: Uint8Array } | { temp: string; bytes: number }
+  ))[];
+  /** Changed chunks stored as `zstd-ref` bodies against `ref`. */
+  refs: { id: string; size: number; body: Uint8Array; ref: string }[];
+}
+
+/** What a read tells: the chunks' ids and sizes, and for a file its length and SHA-256. */
+export interface ReadJob {
+  ids: string[];
+  sizes: number[];
+  length: number;
+  /** SHA-256 of the whole file (readFile only). */
+  sha256?: string;
+}
+
+export type ToWorker =
+  | { t: "read"; job: number; pieces: WirePiece[]; sizes: number[] }
+  | { t: "readFile"; job: number; path: string; limit: number; chunker: ChunkerParams }
+  | { t: "encode"; job: number; decisions: ChunkDecision[]; targets: (string | undefined)[] };
+
+export type FromWorker =
+  | ({ t: "read"; job: number } & ReadJob)
+  | { t: "encoded"; job: number; encoded: EncodedJob }
+  | { t: "error"; job: number; message: string; code?: string };
+
+/** A file the worker could not read: `code` is the system error code (ENOENT, EACCES …). */
+export class FileReadError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Worker threads that read, hash and compress what a backup stores (see store-worker.ts),
+ * so that every core works on the bytes while this thread only decides what is new and
+ * writes packs. A job is read (and cut, and hashed) by the least busy worker, which keeps
+ * its bytes until told which chunks are new, and then encodes those.
+ */
+export class StorePool {
+  readonly #pool: WorkerPool<ToWorker, FromWorker>;
+  readonly #owner = new Map<number, number>();
+  #jobs = 0;
+
+  constructor(threads: number, compressionLevel: number) {
+    this.#pool = new WorkerPool(
+      workerScriptUrl(import.meta.url, "./store-worker.js"),
+      threads,
+      { level: compressionLevel },
+      "backup",
+    );
+  }
+
+  get threads(): number {
+    return this.#pool.threads;
+  }
+
+  /** A new job number. */
+  job(): number {
+    return this.#jobs++;
+  }
+
+  /** Reads and hashes a job's chunks (of `sizes` bytes each, made of `pieces`). */
+  read(job: number, pieces: WirePiece[], sizes: number[]): Promise<ReadJob> {
+    return this.#read({ t: "read", job, pieces, sizes });
+  }
+
+  /**
+   * Reads a file (up to `limit` bytes), cuts it into content-defined chunks and hashes
+   * them. A file that cannot be read rejects with a FileReadError.
+   */
+  readFile(job: number, path: string, limit: number, chunker: ChunkerParams): Promise<ReadJob> {
+    return this.#read({ t: "readFile", job, path, limit, chunker });
+  }
+
+  /**
+   * Encodes a read job's chunks as decided (one decision per chunk) and frees its bytes. A
+   * new large chunk with a file in `targets` (at its index) is written there by the worker.
+   */
+  async encode(
+    job: number,
+    decisions: ChunkDecision[],
+    targets: (string | undefined)[] = [],
+  ): Promise<EncodedJob> {
+    const worker = this.#owner.get(job)!;
+    this.#owner.delete(job);
+    const reply = await this.#pool.send({ t: "encode", job, decisions, targets }, { worker }).reply;
+    if (reply.t !== "encoded") throw failure(reply);
+    return reply.encoded;
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+
+  async #read(message: Extract<ToWorker, { t: "read" | "readFile" }>): Promise<ReadJob> {
+    const sent = this.#pool.send(message);
+    this.#owner.set(message.job, sent.worker);
+    const reply = await sent.reply;
+    if (reply.t !== "read") {
+      this.#owner.delete(message.job);
+      throw message.t === "readFile" && reply.t === "error"
+        ? new FileReadError(reply.message, reply.code)
+        : failure(reply);
+    }
+    return reply;
+  }
+}
+
+function failure(reply: FromWorker): Error {
+  const message = reply.t === "error" ? reply.message : `unexpected reply ${reply.t}`;
+  return new OperationError("E_BACKUP_READ", `a backup worker failed: ${message}`);
+}

@@ -1,0 +1,224 @@
+import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { FILE_MODE } from "../util/fs.js";
+import { parentPort, workerData } from "node:worker_threads";
+import { Chunker } from "./chunker.js";
+import { FrameEncoder, isWorthDelta } from "./frame-encoder.js";
+import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
+import type { EncodedJob, FromWorker, ToWorker, WirePiece } from "./store-pool.js";
+
+/**
+ * A worker thread of a backup (store-pool.ts): reads a job's bytes — pieces of files the
+ * main thread opened, or a whole file, cut here into content-defined chunks — hashes the
+ * chunks, keeps them until told which are new, then compresses those: small ones into
+ * frames of consecutive chunks, large ones each on its own, changed ones into `zstd-ref`
+ * bodies against their previous version. Only compressed bytes and ids go back, so the
+ * plain data never crosses threads.
+ */
+const { level } = workerData as { level: number };
+/** A chunk object's first byte (chunk-store.ts). */
+const RAW = 0;
+const ZSTD = 1;
+const encoder = new FrameEncoder(level);
+const port = parentPort!;
+const held = new Map<number, { data: Buffer; sizes: number[]; ids: string[] }>();
+
+port.on("message", (message: ToWorker) => {
+  try {
+    if (message.t === "encode") {
+      const job = held.get(message.job)!;
+      held.delete(message.job);
+      const encoded = encode(job, message.decisions, message.targets);
+      recycle(job.data); // everything sent back is a copy
+      const bodies = [
+        ...encoded.frames.map((f) => f.body),
+        ...encoded.objects.flatMap((o) => ("body" in o ? [o.body] : [])),
+        ...encoded.refs.map((r) => r.body),
+      ];
+      port.postMessage(
+        { t: "encoded", job: message.job, encoded } satisfies FromWorker,
+        bodies.map((b) => b.buffer as ArrayBuffer),
+      );
+      return;
+    }
+    const { data, sizes } =
+      message.t === "read"
+        ? { data: readPieces(message.pieces, message.sizes), sizes: message.sizes }
+        : readAndCut(message.path, message.limit, message.chunker);
+    const ids: string[] = [];
+    let at = 0;
+    for (const size of sizes) {
+      ids.push(sha256(data.subarray(at, at + size)));
+      at += size;
+    }
+    held.set(message.job, { data, sizes, ids });
+    // A one-chunk file's hash is its chunk's id: no second pass.
+    const whole = message.t === "readFile" ? (ids.length === 1 ? ids[0] : sha256(data)) : undefined;
+    post({
+      t: "read",
+      job: message.job,
+      ids,
+      sizes,
+      length: data.length,
+      ...(whole ? { sha256: whole } : {}),
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    post({ t: "error", job: message.job, message: e.message, ...(e.code ? { code: e.code } : {}) });
+  }
+});
+
+function post(message: FromWorker): void {
+  port.postMessage(message);
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** The job's bytes, in order; a file that shrank since it was planned reads as zeros past its end. */
+function readPieces(pieces: WirePiece[], sizes: number[]): Buffer {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const data = buffer(total);
+  let at = 0;
+  for (const piece of pieces) {
+    if ("bytes" in piece) {
+      data.set(piece.bytes, at);
+      at += piece.bytes.length;
+      continue;
+    }
+    const done = readAt(piece.fd, data, at, piece.length, piece.position);
+    // Truncated while we read (VACUUM, a dropped table): pg_basebackup pads with zeros too;
+    // WAL replay from the backup's start makes the file right.
+    if (done < piece.length) data.fill(0, at + done, at + piece.length);
+    at += piece.length;
+  }
+  return data;
+}
+
+/** A file's bytes (at most `limit`) and its content-defined chunks' sizes. */
+function readAndCut(path: string, limit: number, params: ConstructorParameters<typeof Chunker>[0]) {
+  const fd = openSync(path, "r");
+  let data: Buffer;
+  try {
+    const into = buffer(limit);
+    data = into.subarray(0, readAt(fd, into, 0, limit, 0));
+  } finally {
+    closeSync(fd);
+  }
+  const chunker = new Chunker(params);
+  const sizes = chunker.push(data).map((c) => c.length);
+  const last = chunker.finish();
+  if (last) sizes.push(last.length);
+  return { data, sizes };
+}
+
+/**
+ * Read buffers are reused: allocating one per job (2 GB of them for a 2 GB tree) left
+ * tens of megabytes per thread waiting for garbage collection.
+ */
+const spare: ArrayBuffer[] = [];
+let spareBytes = 0;
+const SPARE_BYTES = 4 * 1024 * 1024;
+
+/** A buffer of `size` bytes, from the spares when one is big enough (and not twice too big). */
+function buffer(size: number): Buffer {
+  const at = spare.findIndex((b) => b.byteLength >= size && b.byteLength <= 2 * size + 65536);
+  if (at === -1) return Buffer.from(new ArrayBuffer(Math.ceil((size + 1) / 65536) * 65536), 0, size);
+  const found = spare.splice(at, 1)[0]!;
+  spareBytes -= found.byteLength;
+  return Buffer.from(found, 0, size);
+}
+
+function recycle(data: Buffer): void {
+  const b = data.buffer as ArrayBuffer;
+  if (spareBytes + b.byteLength > SPARE_BYTES) return;
+  spare.push(b);
+  spareBytes += b.byteLength;
+}
+
+/** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
+function readAt(fd: number, into: Buffer, offset: number, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, into, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * Compresses the chunks the main thread marked new (`true`) or gave a delta basis: small
+ * ones into frames of consecutive chunks (sealed at FRAME_TARGET_BYTES, as PackBuilder
+ * seals them), large ones each on its own.
+ */
+function encode(
+  job: { data: Buffer; sizes: number[]; ids: string[] },
+  decisions: (boolean | { ref: string; base: Uint8Array })[],
+  targets: (string | undefined)[],
+): EncodedJob {
+  const out: EncodedJob = { frames: [], objects: [], refs: [] };
+  let plain: Buffer[] = [];
+  let chunks: [string, number][] = [];
+  let bytes = 0;
+  const seal = (): void => {
+    if (chunks.length === 0) return;
+    const { encoding, body } = encoder.encodeFrame(plain.length === 1 ? plain[0]! : Buffer.concat(plain));
+    out.frames.push({ encoding, body: exact(body), chunks });
+    plain = [];
+    chunks = [];
+    bytes = 0;
+  };
+  let at = 0;
+  job.sizes.forEach((size, i) => {
+    const data = job.data.subarray(at, at + size);
+    at += size;
+    const decision = decisions[i];
+    const id = job.ids[i]!;
+    if (!decision) return;
+    if (decision !== true) {
+      const body = encoder.encodeRef(data, decision.base);
+      if (isWorthDelta(body.length, size)) {
+        out.refs.push({ id, size, body: exact(body), ref: decision.ref });
+        return;
+      }
+    }
+    if (size >= PACKED_CHUNK_MAX) {
+      const { encoding, body } = encoder.encodeFrame(data);
+      const temp = targets[i];
+      if (temp) out.objects.push({ id, temp, bytes: writeObject(temp, encoding, body) });
+      else out.objects.push({ id, encoding, body: exact(body) });
+      return;
+    }
+    plain.push(data);
+    chunks.push([id, size]);
+    bytes += size;
+    if (bytes >= FRAME_TARGET_BYTES) seal();
+  });
+  seal();
+  return out;
+}
+
+/**
+ * Writes a chunk object's body (encoding byte, then bytes) to a new file; the main thread
+ * makes it durable and gives it its name (a deferred put). Returns the bytes written.
+ */
+function writeObject(temp: string, encoding: "zstd" | "raw", body: Uint8Array): number {
+  const fd = openSync(temp, "wx", FILE_MODE);
+  try {
+    writeSync(fd, Uint8Array.of(encoding === "zstd" ? ZSTD : RAW));
+    for (let done = 0; done < body.length;) done += writeSync(fd, body, done, body.length - done);
+  } finally {
+    closeSync(fd);
+  }
+  return body.length + 1;
+}
+
+/**
+ * A copy in an ArrayBuffer of its own, to be transferred: a view into a larger buffer
+ * (zstd's output, the job's read buffer) would otherwise be cloned whole.
+ */
+function exact(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}

@@ -53,7 +53,9 @@ export class FrameEncoder {
   /** Compresses a chunk with another chunk's plain bytes as the dictionary (a `zstd-ref` body). */
   encodeRef(data: Uint8Array, base: Uint8Array): Uint8Array {
     this.#refCctx.loadDictionary(base);
-    return Buffer.from(this.#scratch.subarray(0, this.#compress(this.#refCctx, data)));
+    // The length first: compressing may replace the scratch buffer with a larger one.
+    const length = this.#compress(this.#refCctx, data);
+    return Buffer.from(this.#scratch.subarray(0, length));
   }
 
   /** Compresses into the scratch buffer (grown as needed); returns the compressed length. */

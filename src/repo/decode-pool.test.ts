@@ -1,15 +1,14 @@
-import { createCipheriv, createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { damageChunk, storedChunks } from "../../test/helpers/repo.js";
+import { damageChunk, seeded, storedChunks } from "../../test/helpers/repo.js";
 import { RepoCorruptError } from "../errors.js";
 import { LocalBackend } from "./backends/local.js";
 import { parallelChunks } from "./decode-pool.js";
 import { Repository } from "./repository.js";
 import type { FileEntry } from "./snapshot.js";
-import { SnapshotWriter } from "./snapshot-writer.js";
+import { SnapshotWriter, type StoredData } from "./snapshot-writer.js";
 
 let dir: string;
 let repoDir: string;
@@ -21,9 +20,9 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-function seeded(seed: string, bytes: number): Buffer {
-  const key = createHash("sha256").update(seed).digest();
-  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(bytes));
+/** A file entry for stored data. */
+function entryOf(path: string, stored: StoredData): FileEntry {
+  return { path, type: "file", mode: 0o600, uid: 0, gid: 0, mtimeNs: "1", ...stored };
 }
 
 async function* pieces(data: Buffer): AsyncGenerator<Buffer> {
@@ -39,15 +38,7 @@ async function store(repo: Repository, data: Buffer, previous?: FileEntry): Prom
     chunker: { minSize: 64 * 1024, avgSize: 128 * 1024, maxSize: 256 * 1024 },
   });
   const stored = await writer.storeStream(pieces(data), previous ? { previous: previous.chunks } : {});
-  const entry: FileEntry = {
-    path: "/base.tar",
-    type: "file",
-    mode: 0o600,
-    uid: 0,
-    gid: 0,
-    mtimeNs: "1",
-    ...stored,
-  };
+  const entry = entryOf("/base.tar", stored);
   await writer.addEntry(entry);
   const manifest = await writer.commit({ sourceBytes: data.length, metadata: {} });
   if (previous) expect(manifest.metadata["deltaChunks"]).toBeGreaterThan(0);
@@ -88,15 +79,7 @@ describe("parallelChunks", () => {
     await writer.commit({ sourceBytes: data.length, metadata: {} });
     const catalog = await (await Repository.open(new LocalBackend(repoDir))).chunks.packs();
     expect(stored.chunks.some((id) => !catalog.chunks.has(id))).toBe(true);
-    const entry: FileEntry = {
-      path: "/f",
-      type: "file",
-      mode: 0o600,
-      uid: 0,
-      gid: 0,
-      mtimeNs: "1",
-      ...stored,
-    };
+    const entry = entryOf("/f", stored);
     expect((await readAll(entry)).equals(data)).toBe(true);
     const object = (await storedChunks(repoDir)).find((c) => !catalog.chunks.has(c.id))!;
     await damageChunk(object);

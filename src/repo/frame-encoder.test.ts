@@ -1,12 +1,7 @@
-import { createCipheriv, createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Decompressor } from "zstd-napi";
+import { seeded as random } from "../../test/helpers/repo.js";
 import { FrameEncoder, isWorthDelta } from "./frame-encoder.js";
-
-function random(seed: string, bytes: number): Buffer {
-  const key = createHash("sha256").update(seed).digest();
-  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(bytes));
-}
 
 describe("FrameEncoder", () => {
   it("a zstd-ref body as the very first call (empty scratch buffer) decodes with its base", () => {

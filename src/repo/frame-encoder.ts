@@ -46,7 +46,7 @@ export class FrameEncoder {
     }
     const length = this.#compress(this.#cctx, data);
     if (length + 1 < data.length)
-      return { encoding: "zstd", body: Buffer.from(this.#scratch.subarray(0, length)) };
+      return { encoding: "zstd", body: new Uint8Array(this.#scratch.subarray(0, length)) };
     return { encoding: "raw", body: data };
   }
 
@@ -55,7 +55,7 @@ export class FrameEncoder {
     this.#refCctx.loadDictionary(base);
     // The length first: compressing may replace the scratch buffer with a larger one.
     const length = this.#compress(this.#refCctx, data);
-    return Buffer.from(this.#scratch.subarray(0, length));
+    return new Uint8Array(this.#scratch.subarray(0, length));
   }
 
   /** Compresses into the scratch buffer (grown as needed); returns the compressed length. */

@@ -1,4 +1,4 @@
-import { createCipheriv, createHash } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -8,6 +8,7 @@ import {
   chunkFiles,
   damageChunk,
   packFiles,
+  seeded,
   storedChunks,
   type StoredChunk,
 } from "../../test/helpers/repo.js";
@@ -30,12 +31,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
-
-/** Deterministic incompressible bytes (AES-256-CTR keyed by the seed). */
-function seeded(seed: string, bytes: number): Buffer {
-  const key = createHash("sha256").update(seed).digest();
-  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(bytes));
-}
 
 /** Compressible bytes (zstd frames). */
 function text(seed: string, bytes: number): Buffer {

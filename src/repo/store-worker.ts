@@ -220,5 +220,7 @@ function writeObject(temp: string, encoding: "zstd" | "raw", body: Uint8Array): 
  * (zstd's output, the job's read buffer) would otherwise be cloned whole.
  */
 function exact(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : new Uint8Array(bytes);
 }

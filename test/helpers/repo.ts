@@ -1,3 +1,4 @@
+import { createCipheriv, createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { compress, decompress } from "zstd-napi";
@@ -143,4 +144,10 @@ export async function lockFiles(repo: string): Promise<string[]> {
 export async function tempFiles(repo: string, dir: string): Promise<string[]> {
   const names = await fs.readdir(path.join(repo, dir), { recursive: true }).catch(() => [] as string[]);
   return names.filter((n) => path.basename(n).startsWith(".tmp-"));
+}
+
+/** Deterministic incompressible bytes (AES-256-CTR keyed by the seed). */
+export function seeded(seed: string, bytes: number): Buffer {
+  const key = createHash("sha256").update(seed).digest();
+  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(bytes));
 }

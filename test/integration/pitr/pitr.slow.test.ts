@@ -435,6 +435,49 @@ describe("deltas between base backups", () => {
     }
   });
 
+  it("a direct base backup taken while rows are written, updated and a table is dropped restores consistent", async () => {
+    await world.source.query(
+      `CREATE TABLE busy (id int PRIMARY KEY, v int, pad text);
+       INSERT INTO busy SELECT g, 0, repeat('x', 200) FROM generate_series(1, 200000) g;
+       CREATE TABLE doomed AS SELECT g FROM generate_series(1, 100000) g;`,
+    );
+    let writing = true;
+    let rounds = 0;
+    const load = (async () => {
+      // Updates spread over every page, new rows at the end, and a table dropped mid-way:
+      // files change, grow and vanish while the backup copies them.
+      while (writing) {
+        rounds += 1;
+        await world.source.query("UPDATE busy SET v = v + 1 WHERE id % 50 = $1", [rounds % 50]);
+        await world.source.query(
+          "INSERT INTO busy SELECT g, 0, 'new' FROM generate_series($1::int, $1::int + 999) g",
+          [200000 + rounds * 1000],
+        );
+        if (rounds === 3) await world.source.query("DROP TABLE doomed");
+      }
+    })();
+    const r = await prs(world, "backup", TARGET, "--json");
+    writing = false;
+    await load;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(rounds).toBeGreaterThan(1);
+    const digest =
+      "SELECT count(*) || ':' || sum(v) || ':' || md5(string_agg(id || '/' || v || pad, ',' ORDER BY id)) AS d FROM busy";
+    const expected = await world.source.query<{ d: string }>(digest);
+    await archiveCurrentWal(world.source);
+    const [snap] = JSON.parse(r.stdout) as Summary[];
+    const to = path.join(world.dir, "under-load", "data");
+    const restore = await prs(world, "restore", TARGET, "--snapshot", snap!.id, "--to", to);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    const server = await startRestored(to);
+    try {
+      expect(await server.query<{ d: string }>(digest)).toEqual(expected);
+      expect(await server.query("SELECT to_regclass('doomed') IS NULL AS gone")).toEqual([{ gone: true }]);
+    } finally {
+      await server.destroy();
+    }
+  });
+
   it("method direct names why it cannot copy a data directory; auto then uses pg_basebackup", async () => {
     const text = await fs.readFile(world.config, "utf8");
     const elsewhere = path.join(world.dir, "not-the-data-directory");

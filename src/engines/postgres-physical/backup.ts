@@ -53,18 +53,25 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
 
   const conn = await connectionFor(target, ctx.env);
   const label = `prs-backup ${writer.id}`;
-  const why = await whyNotDirect(target, ctx, facts);
+  let why = await whyNotDirect(target, ctx, facts);
+  let session: BackupSession | undefined;
+  if (why === undefined) {
+    // Starting the backup is the last check: the role may lack EXECUTE on pg_backup_start.
+    session = await BackupSession.start(conn.client, {
+      label,
+      fast: target.checkpoint === "fast",
+      versionNum: Number(facts.server_version_num),
+    }).catch((err: unknown) => {
+      why = (err as Error).message;
+      return undefined;
+    });
+  }
   if (why !== undefined && target.method === "direct") {
     throw new OperationError("E_PG_BASEBACKUP_FAILED", `target "${target.name}": method direct: ${why}`);
   }
   let taken: TakenBackup;
-  if (why === undefined) {
+  if (session) {
     logger.info(`${target.name}: base backup of ${target.dataDirectory} with ${target.threads} threads`);
-    const session = await BackupSession.start(conn.client, {
-      label,
-      fast: target.checkpoint === "fast",
-      versionNum: Number(facts.server_version_num),
-    });
     const direct = await directBaseBackup(target.dataDirectory, session, { threads: target.threads }, ctx);
     taken = { ...direct, label: direct.stop.label, stopLsn: direct.stop.stopLsn, method: "direct" };
   } else {

@@ -501,6 +501,32 @@ describe("deltas between base backups", () => {
     expect(shown.metadata).toMatchObject({ method: "pg_basebackup", walConfirmed: true });
   });
 
+  it("a role that may not run pg_backup_start: auto falls back to pg_basebackup, direct says why", async () => {
+    await world.source.query("CREATE ROLE limited LOGIN REPLICATION; GRANT pg_read_all_settings TO limited");
+    const other = path.join(world.dir, "limited.yaml");
+    await fs.writeFile(
+      other,
+      (await fs.readFile(world.config, "utf8")).replace("user: postgres}", "user: limited}"),
+    );
+    const fellBack = await prs({ ...world, config: other }, "backup", TARGET, "--json");
+    expect(fellBack.exitCode, fellBack.stderr).toBe(0);
+    expect(fellBack.stderr).toContain(
+      "base backup with pg_basebackup (cannot start a backup: permission denied for function pg_backup_start",
+    );
+    const [snap] = JSON.parse(fellBack.stdout) as Summary[];
+    const shown = JSON.parse((await prs(world, "show", snap!.id, "--json")).stdout) as {
+      metadata: { method: string };
+    };
+    expect(shown.metadata.method).toBe("pg_basebackup");
+
+    await fs.appendFile(other, "    method: direct\n");
+    const refused = await prs({ ...world, config: other }, "backup", TARGET);
+    expect(refused.exitCode, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(
+      "method direct: cannot start a backup: permission denied for function pg_backup_start",
+    );
+  });
+
   it("a base backup by pg_basebackup (method: pg_basebackup) restores like a direct one", async () => {
     await fs.appendFile(world.config, "    method: pg_basebackup\n");
     const before = await world.source.query<{ n: string }>("SELECT count(*)::text AS n FROM delta_rows");

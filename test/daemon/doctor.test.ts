@@ -120,6 +120,30 @@ describe("doctor", () => {
       );
       expect(r.stdout).toContain("    fix: ALTER SYSTEM SET archive_timeout = '60s';");
       expect(r.stdout).toContain("✓ database-pitr: replication: postgres may replicate");
+      expect(r.stdout).toContain(
+        `✓ database-pitr: base backups: copied directly from ${cluster.dataDirectory} (method: auto)`,
+      );
+
+      // A role that may not run pg_backup_start: doctor says so, with the grants that fix it.
+      await cluster.query("CREATE ROLE doctor_limited LOGIN PASSWORD 'doctor-pw' REPLICATION");
+      const limited = await writeConfig(path.join(dir, "limited"), {
+        "database-pitr": {
+          type: "postgres-physical",
+          connection: {
+            host: "127.0.0.1",
+            port: cluster.port,
+            user: "doctor_limited",
+            passwordEnv: "DOCTOR_PG_PW",
+          },
+          dataDirectory: cluster.dataDirectory,
+          binDir: "/usr/lib/postgresql/15/bin",
+          method: "direct",
+        },
+      });
+      const l = await runCli(["--config", limited, "doctor"], { env: { DOCTOR_PG_PW: "doctor-pw" } });
+      expect(l.stdout).toContain(
+        '✗ database-pitr: base backups: method direct cannot copy the data directory: doctor_limited may not run pg_backup_start\n    fix: GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO "doctor_limited";',
+      );
       expect(r.stdout).toMatch(/^✓ redis: connect: connected to 127\.0\.0\.1:\d+ \(Redis /m);
       expect(r.stdout).toContain(
         '✗ redis: save: RDB snapshots are off (save ""): a crash loses everything since the last backup\n    fix: redis-cli CONFIG SET save "3600 1 300 100 60 10000"',

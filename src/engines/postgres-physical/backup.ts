@@ -1,5 +1,3 @@
-import fs from "node:fs/promises";
-import path from "node:path";
 import { OperationError } from "../../errors.js";
 import { spawnStreaming, describeFailure, CommandFailedError } from "../../util/subprocess.js";
 import type { StoredData } from "../../repo/snapshot-writer.js";
@@ -14,6 +12,7 @@ import { ownerOf, prepareWalDirectory } from "./wal-directory.js";
 import { labelStart, labelTime } from "./backup-label.js";
 import { BackupSession } from "./backup-session.js";
 import { directBaseBackup } from "./direct-backup.js";
+import { whyNotDirect } from "./direct-eligibility.js";
 import { lastSegnoBefore, parseLsn, segmentName, segnoOfLsn } from "./wal-names.js";
 
 const POLL_MS = 250;
@@ -53,7 +52,9 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
 
   const conn = await connectionFor(target, ctx.env);
   const label = `prs-backup ${writer.id}`;
-  let why = await whyNotDirect(target, ctx, facts);
+  let why = ctx.writer.packed
+    ? await whyNotDirect(target, (sql) => queryServer(target, ctx.env, sql))
+    : "the repository is format 1 (no packs)";
   let session: BackupSession | undefined;
   if (why === undefined) {
     // Starting the backup is the last check: the role may lack EXECUTE on pg_backup_start.
@@ -148,41 +149,6 @@ interface TakenBackup {
   stopLsn: string | undefined;
   members: number;
   method: BaseBackupMetadata["method"];
-}
-
-/**
- * Why the data directory cannot be copied directly (undefined when it can): the repository
- * needs packs, the server must be a primary whose data directory is `dataDirectory` on this
- * machine — checked by its setting and by the system identifier in global/pg_control, so a
- * standby's or a copy's directory is never taken for the server's.
- */
-async function whyNotDirect(
-  target: PhysicalTarget,
-  ctx: BackupContext,
-  facts: ServerFacts,
-): Promise<string | undefined> {
-  if (target.method === "pg_basebackup") return "method: pg_basebackup";
-  if (!ctx.writer.packed) return "the repository is format 1 (no packs)";
-  const rows = await queryServer<{ standby: boolean; dir: string | null }>(
-    target,
-    ctx.env,
-    "SELECT pg_is_in_recovery() AS standby, (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS dir",
-  );
-  const row = rows[0];
-  if (row?.standby) return "the server is a standby";
-  if (!row?.dir) return "the connection's role cannot read the data_directory setting";
-  const [ours, theirs] = await Promise.all([
-    fs.realpath(target.dataDirectory).catch(() => undefined),
-    fs.realpath(row.dir).catch(() => undefined),
-  ]);
-  if (ours === undefined) return `${target.dataDirectory} cannot be read here`;
-  if (ours !== theirs) return `the server's data directory is ${row.dir}, not ${target.dataDirectory}`;
-  const control = await fs.readFile(path.join(ours, "global", "pg_control")).catch(() => undefined);
-  if (!control || control.length < 8) return `${ours}/global/pg_control cannot be read`;
-  if (control.readBigUInt64LE(0).toString() !== facts.system_identifier) {
-    return `${ours} holds another database system than the server's ${facts.system_identifier}`;
-  }
-  return undefined;
 }
 
 /** A base backup by pg_basebackup's tar stream on stdout. */

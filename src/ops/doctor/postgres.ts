@@ -6,6 +6,7 @@ import {
 } from "../../config/index.js";
 import { fail, pass, type Check } from "./check.js";
 import { toolMajor } from "./tools.js";
+import { directGrants, whyNotDirect } from "../../engines/postgres-physical/direct-eligibility.js";
 import { postgresCommandWord } from "../../util/shell-quote.js";
 
 type PgTarget = PostgresTargetConfig | PostgresPhysicalTargetConfig;
@@ -196,13 +197,37 @@ async function checkArchiving(
         ]),
   );
   const user = target.connection.user;
+  const why = await whyNotDirect(target, async (sql) => (await client.query(sql)).rows as never[]);
+  if (why === undefined) {
+    checks.push(
+      pass(name, "base backups", `copied directly from ${target.dataDirectory} (method: ${target.method})`),
+    );
+  } else if (target.method === "direct") {
+    checks.push(
+      fail(name, "base backups", `method direct cannot copy the data directory: ${why}`, directGrants(user)),
+    );
+  } else {
+    checks.push(
+      pass(
+        name,
+        "base backups",
+        `through pg_basebackup (${why})${target.method === "auto" ? "; a direct copy (docs/pitr.md) is about twice as fast" : ""}`,
+      ),
+    );
+  }
   checks.push(
     role?.rolreplication || role?.rolsuper
       ? pass(name, "replication", `${user} may replicate`)
-      : fail(name, "replication", `${user} lacks the REPLICATION privilege that pg_basebackup needs`, [
-          `ALTER ROLE "${user}" WITH REPLICATION;`,
-          `and in pg_hba.conf: host replication ${user} 127.0.0.1/32 scram-sha-256, then ${reload}`,
-        ]),
+      : why === undefined
+        ? pass(
+            name,
+            "replication",
+            `${user} may not replicate; not needed while base backups are copied directly`,
+          )
+        : fail(name, "replication", `${user} lacks the REPLICATION privilege that pg_basebackup needs`, [
+            `ALTER ROLE "${user}" WITH REPLICATION;`,
+            `and in pg_hba.conf: host replication ${user} 127.0.0.1/32 scram-sha-256, then ${reload}`,
+          ]),
   );
   return checks;
 }

@@ -117,24 +117,22 @@ function readAndCut(path: string, limit: number, params: ConstructorParameters<t
  * Read buffers are reused: allocating one per job (2 GB of them for a 2 GB tree) left
  * tens of megabytes per thread waiting for garbage collection.
  */
-const spare: ArrayBuffer[] = [];
-let spareBytes = 0;
-const SPARE_BYTES = 4 * 1024 * 1024;
+const spare = new Map<number, ArrayBuffer[]>();
+/** Spare buffers kept per size class (powers of two from 64 KiB). */
+const SPARES_PER_CLASS = 4;
 
-/** A buffer of `size` bytes, from the spares when one is big enough (and not twice too big). */
+/** A buffer of `size` bytes, in a power-of-two size class, from the spares when one is free. */
 function buffer(size: number): Buffer {
-  const at = spare.findIndex((b) => b.byteLength >= size && b.byteLength <= 2 * size + 65536);
-  if (at === -1) return Buffer.from(new ArrayBuffer(Math.ceil((size + 1) / 65536) * 65536), 0, size);
-  const found = spare.splice(at, 1)[0]!;
-  spareBytes -= found.byteLength;
+  const capacity = 2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024)));
+  const found = spare.get(capacity)?.pop() ?? new ArrayBuffer(capacity);
   return Buffer.from(found, 0, size);
 }
 
 function recycle(data: Buffer): void {
   const b = data.buffer as ArrayBuffer;
-  if (spareBytes + b.byteLength > SPARE_BYTES) return;
-  spare.push(b);
-  spareBytes += b.byteLength;
+  let list = spare.get(b.byteLength);
+  if (!list) spare.set(b.byteLength, (list = []));
+  if (list.length < SPARES_PER_CLASS) list.push(b);
 }
 
 /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */

@@ -9,3 +9,8 @@ import { createHash } from "node:crypto";
 export function chunkId(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
+
+/** Repository key of a chunk object: fan out over 256 folders by the first byte of its hash. */
+export function chunkKey(id: string): string {
+  return `data/${id.slice(0, 2)}/${id}`;
+}

@@ -1,29 +1,18 @@
-import { chunkId } from "./chunk-id.js";
+import { chunkId, chunkKey } from "./chunk-id.js";
 import { Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
 import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
 import { packKey } from "./pack-format.js";
-import { FrameEncoder } from "./frame-encoder.js";
+import { FrameEncoder, OBJECT_RAW, OBJECT_ZSTD, objectBody } from "./frame-encoder.js";
 
-export { chunkId };
+export { objectBody };
 
-/** First byte of every stored chunk: how the rest is encoded. */
-const enum Encoding {
-  Raw = 0,
-  Zstd = 1,
-}
+export { chunkId, chunkKey };
 
 const ID_PATTERN = /^[0-9a-f]{64}$/;
-const RAW_TAG = Buffer.of(Encoding.Raw);
-const ZSTD_TAG = Buffer.of(Encoding.Zstd);
 /** Decoded frames kept for the next chunk of the same frame (restores and verify read in order). */
 const FRAME_CACHE_SIZE = 16;
-
-/** Repository key of a chunk: fan out over 256 folders by the first byte of its hash. */
-export function chunkKey(id: string): string {
-  return `data/${id.slice(0, 2)}/${id}`;
-}
 
 export interface PutResult {
   id: string;
@@ -266,19 +255,14 @@ export class ChunkStore {
   #decodeBody(id: string, body: Buffer): Buffer {
     let data: Buffer;
     try {
-      if (body[0] === Encoding.Raw) data = body.subarray(1);
-      else if (body[0] === Encoding.Zstd) data = this.#decompressor.decompress(body.subarray(1));
+      if (body[0] === OBJECT_RAW) data = body.subarray(1);
+      else if (body[0] === OBJECT_ZSTD) data = this.#decompressor.decompress(body.subarray(1));
       else throw new Error(`unknown encoding byte ${body[0]}`);
     } catch (err) {
       throw new RepoCorruptError(`chunk ${id} is damaged: ${(err as Error).message}`, { cause: err });
     }
     return data;
   }
-}
-
-/** A chunk object's body as parts: the encoding byte, then the encoded bytes. */
-export function objectBody(encoding: "zstd" | "raw", body: Uint8Array): Uint8Array[] {
-  return [encoding === "zstd" ? ZSTD_TAG : RAW_TAG, body];
 }
 
 function frameKey(ref: FrameRef): string {

@@ -1,8 +1,7 @@
-import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { damageChunk, seeded, storedChunks } from "../../test/helpers/repo.js";
+import { makeTempDir, removeTempDirs } from "../../test/helpers/temp-dir.js";
 import { RepoCorruptError } from "../errors.js";
 import { LocalBackend } from "./backends/local.js";
 import { parallelChunks } from "./decode-pool.js";
@@ -10,15 +9,11 @@ import { Repository } from "./repository.js";
 import type { FileEntry } from "./snapshot.js";
 import { SnapshotWriter, type StoredData } from "./snapshot-writer.js";
 
-let dir: string;
 let repoDir: string;
 beforeEach(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-decode-pool-"));
-  repoDir = path.join(dir, "repo");
+  repoDir = path.join(await makeTempDir("prs-decode-pool-"), "repo");
 });
-afterEach(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
-});
+afterEach(removeTempDirs);
 
 /** A file entry for stored data. */
 function entryOf(path: string, stored: StoredData): FileEntry {

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import { RepoCorruptError } from "../errors.js";
 import { WorkerPool } from "../util/worker-pool.js";
 import { workerScriptUrl } from "../util/worker-url.js";
 import type { ChunkStore } from "./chunk-store.js";
-import { verifiedChunks } from "./entry-content.js";
+import { EntryCheck, verifiedChunks } from "./entry-content.js";
 import type { FrameRef } from "./pack-catalog.js";
 import type { FileEntry } from "./snapshot.js";
 
@@ -76,14 +75,10 @@ export class DecodePool {
       yield* onThisThread(chunks, entry);
       return;
     }
-    const hash =
-      entry.sha256 === undefined || (entry.chunks.length === 1 && entry.chunks[0] === entry.sha256)
-        ? undefined
-        : createHash("sha256");
+    const check = new EntryCheck(entry);
     const ahead: { reply: Promise<DecodedPiece>; bytes: number }[] = [];
     let aheadBytes = 0;
     let next = 0;
-    let size = 0;
     try {
       for (;;) {
         while (
@@ -101,8 +96,7 @@ export class DecodePool {
         if (!head) break;
         aheadBytes -= head.bytes;
         const piece = await head.reply;
-        hash?.update(piece.data);
-        size += piece.data.length;
+        check.update(piece.data);
         yield piece;
       }
     } finally {
@@ -113,10 +107,7 @@ export class DecodePool {
           () => undefined,
         );
     }
-    const whole = hash ? hash.digest("hex") : entry.sha256;
-    if (size !== entry.size || whole !== entry.sha256) {
-      throw new RepoCorruptError(`${entry.path}: content does not match the snapshot's hash`);
-    }
+    check.finish();
   }
 
   close(): Promise<void> {

@@ -1,10 +1,14 @@
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
 import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 // The low-level binding decodes into a given buffer (the Decompressor class allocates one per call).
 import binding from "zstd-napi/binding.js";
 import type { DecodeJob, DecodeMessage, DecodeReply, WireFrame } from "./decode-pool.js";
+import { chunkKey } from "./chunk-id.js";
+import { OBJECT_RAW, OBJECT_ZSTD } from "./frame-encoder.js";
+import { packKey } from "./pack-format.js";
+import { readFullySync } from "../util/fs.js";
 
 const { DCtx, getFrameContentSize } = binding;
 
@@ -30,10 +34,6 @@ let scratch = Buffer.allocUnsafe(BUFFER_BYTES);
 const packs = new Map<string, number>();
 const dictionaries = new Map<string, Buffer>();
 const KEEP = 8;
-
-/** A chunk object's first byte (chunk-store.ts). */
-const RAW = 0;
-const ZSTD = 1;
 
 class Damage extends Error {}
 
@@ -113,7 +113,7 @@ function decodeFrame(frame: WireFrame, ref: DecodeJob["ref"], id: string): Buffe
 
 /** A chunk object (`data/<xx>/<id>`: an encoding byte, then raw or zstd bytes), decoded. */
 function decodeObject(id: string): Buffer {
-  const file = path.join(root, "data", id.slice(0, 2), id);
+  const file = path.join(root, ...chunkKey(id).split("/"));
   let fd: number;
   try {
     fd = openSync(file, "r");
@@ -126,14 +126,14 @@ function decodeObject(id: string): Buffer {
   try {
     const length = fstatSync(fd).size;
     if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
-    const body = scratch.subarray(0, readAt(fd, scratch, length));
+    const body = scratch.subarray(0, readFullySync(fd, scratch, 0, length, 0));
     try {
-      if (body[0] === RAW) {
+      if (body[0] === OBJECT_RAW) {
         const out = output(body.length - 1);
         body.copy(out, 0, 1);
         return out;
       }
-      if (body[0] !== ZSTD) throw new Error(`unknown encoding byte ${body[0]}`);
+      if (body[0] !== OBJECT_ZSTD) throw new Error(`unknown encoding byte ${body[0]}`);
       const zstd = body.subarray(1);
       const out = output(frameSize(zstd));
       return out.subarray(0, dctx.decompress(out, zstd));
@@ -143,17 +143,6 @@ function decodeObject(id: string): Buffer {
   } finally {
     closeSync(fd);
   }
-}
-
-/** Reads up to `length` bytes from the start of a file; fewer only at its end. */
-function readAt(fd: number, into: Buffer, length: number): number {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, into, done, length - done, done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
 }
 
 /** The plain size a zstd frame's header declares (our frames always declare it). */
@@ -183,7 +172,7 @@ function dictionary(ref: NonNullable<DecodeJob["ref"]>): Buffer {
 function readFrame(frame: WireFrame, id: string, into: Buffer): Buffer {
   let fd = packs.get(frame.pack);
   if (fd === undefined) {
-    const file = path.join(root, "packs", frame.pack.slice(0, 2), frame.pack);
+    const file = path.join(root, ...packKey(frame.pack).split("/"));
     try {
       fd = openSync(file, "r");
     } catch (err) {
@@ -199,11 +188,8 @@ function readFrame(frame: WireFrame, id: string, into: Buffer): Buffer {
       closeSync(oldFd);
     }
   }
-  let done = 0;
-  while (done < frame.length) {
-    const n = readSync(fd, into, done, frame.length - done, frame.offset + done);
-    if (n === 0) throw new Damage(`chunk ${id} is damaged: its frame in pack ${frame.pack} is too short`);
-    done += n;
+  if (readFullySync(fd, into, 0, frame.length, frame.offset) < frame.length) {
+    throw new Damage(`chunk ${id} is damaged: its frame in pack ${frame.pack} is too short`);
   }
   return into;
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { RepoCorruptError } from "../errors.js";
 import type { ChunkStore } from "./chunk-store.js";
@@ -27,12 +27,7 @@ const UNKNOWN_CHUNK_BYTES = 4 * 1024 * 1024;
  * on the thread pool overlap with decoding and the consumer's writes.
  */
 export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
-  // A one-chunk file's hash is its chunk's id, which the chunk store has just checked; a
-  // dump has no whole-stream hash (its chunks are each checked).
-  const hash =
-    entry.sha256 === undefined || (entry.chunks.length === 1 && entry.chunks[0] === entry.sha256)
-      ? undefined
-      : createHash("sha256");
+  const check = new EntryCheck(entry);
   const ids = entry.chunks;
   const ahead: { data: Promise<Buffer>; bytes: number }[] = [];
   let aheadBytes = 0;
@@ -50,20 +45,45 @@ export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): Asy
       aheadBytes += bytes;
     }
   };
-  let size = 0;
   fill();
   while (ahead.length > 0) {
     const head = ahead.shift()!;
     aheadBytes -= head.bytes;
     const data = await head.data;
     fill();
-    hash?.update(data);
-    size += data.length;
+    check.update(data);
     yield data;
   }
-  const whole = hash ? hash.digest("hex") : entry.sha256;
-  if (size !== entry.size || whole !== entry.sha256) {
-    throw new RepoCorruptError(`${entry.path}: content does not match the snapshot's hash`);
+  check.finish();
+}
+
+/**
+ * Checks a file entry's content as it goes by, chunk after chunk: its size, and its
+ * whole-file SHA-256 when it has one. A one-chunk file's hash is its chunk's id, which the
+ * reader has just checked; a dump has no whole-stream hash (its chunks are each checked).
+ */
+export class EntryCheck {
+  readonly #entry: FileEntry;
+  readonly #hash: Hash | undefined;
+  #size = 0;
+
+  constructor(entry: FileEntry) {
+    this.#entry = entry;
+    const byChunk = entry.chunks.length === 1 && entry.chunks[0] === entry.sha256;
+    this.#hash = entry.sha256 === undefined || byChunk ? undefined : createHash("sha256");
+  }
+
+  update(data: Uint8Array): void {
+    this.#hash?.update(data);
+    this.#size += data.length;
+  }
+
+  /** Throws a RepoCorruptError when what went by is not the entry's content. */
+  finish(): void {
+    const whole = this.#hash ? this.#hash.digest("hex") : this.#entry.sha256;
+    if (this.#size !== this.#entry.size || whole !== this.#entry.sha256) {
+      throw new RepoCorruptError(`${this.#entry.path}: content does not match the snapshot's hash`);
+    }
   }
 }
 

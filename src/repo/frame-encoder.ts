@@ -10,6 +10,17 @@ const INCOMPRESSIBLE_RATIO = 0.97;
 /** A chunk is stored against its previous version only when that makes it this many times smaller. */
 const DELTA_GAIN = 8;
 
+/** First byte of a chunk object: how the rest is encoded (repository-format.md). */
+export const OBJECT_RAW = 0;
+export const OBJECT_ZSTD = 1;
+const RAW_TAG = Uint8Array.of(OBJECT_RAW);
+const ZSTD_TAG = Uint8Array.of(OBJECT_ZSTD);
+
+/** A chunk object's body as parts: the encoding byte, then the encoded bytes. */
+export function objectBody(encoding: "zstd" | "raw", body: Uint8Array): Uint8Array[] {
+  return [encoding === "zstd" ? ZSTD_TAG : RAW_TAG, body];
+}
+
 /** True when a delta of `deltaBytes` is worth storing instead of the `plainBytes` chunk it encodes. */
 export function isWorthDelta(deltaBytes: number, plainBytes: number): boolean {
   return deltaBytes * DELTA_GAIN <= plainBytes;

@@ -18,8 +18,6 @@ const ENTRY_CHUNKER: ChunkerParams = { minSize: 16 * 1024, avgSize: 64 * 1024, m
 const ENTRY_BATCH_BYTES = 64 * 1024;
 /** Chunk writes in flight at once: overlaps fsyncs with hashing and compression. */
 const WRITE_CONCURRENCY = 8;
-/** Packs being written at once. */
-const PACKS_IN_FLIGHT = 2;
 /** Chunks of one stream stored at once (their writes overlap with the next chunks' work). */
 const CHUNKS_AHEAD = 4;
 
@@ -75,7 +73,6 @@ export class SnapshotWriter {
   /** Small chunks collect here; undefined for a format-1 repository (one object per chunk). */
   readonly #packs: PackBuilder | undefined;
   #failure: Error | undefined;
-  #packsInFlight = 0;
   #storedBytes = 0;
   #newChunks = 0;
   #deltaChunks = 0;
@@ -275,16 +272,24 @@ export class SnapshotWriter {
    */
   async addEncoded(job: EncodedJob): Promise<void> {
     this.#throwIfFailed();
+    try {
+      await this.#addEncoded(job);
+    } catch (err) {
+      // Its chunks were claimed: entries of other files may already use them.
+      this.fail(err);
+      throw err;
+    }
+  }
+
+  async #addEncoded(job: EncodedJob): Promise<void> {
     const packs = this.#packs;
     if (!packs) throw new Error("addEncoded needs a repository with packs (format 2)");
-    const add = async (sealed: SealedPack | undefined): Promise<void> => {
-      if (sealed) await this.#writePack(sealed);
-    };
-    for (const f of job.frames) await add(packs.addFrame(f.encoding, f.body, f.chunks));
-    for (const r of job.refs) {
-      this.#deltaChunks += 1;
-      await add(packs.addRef(r.id, r.size, r.body, r.ref));
-    }
+    const sealed = [
+      ...job.frames.map((f) => packs.addFrame(f.encoding, f.body, f.chunks)),
+      ...job.refs.map((r) => packs.addRef(r.id, r.size, r.body, r.ref)),
+    ];
+    this.#deltaChunks += job.refs.length;
+    for (const pack of sealed) if (pack) await this.#writePack(pack);
     for (const o of job.objects) {
       if ("temp" in o) {
         this.#repo.backend.adoptDeferred!(chunkKey(o.id), o.temp);
@@ -339,25 +344,12 @@ export class SnapshotWriter {
 
   /** Writes a full pack; its chunks count as stored once it is written. */
   async #writePack(sealed: SealedPack): Promise<void> {
-    // A pack holds 16 MB: more than a few in flight costs memory, not speed (each is one file).
-    while (this.#packsInFlight >= PACKS_IN_FLIGHT) await Promise.race(this.#inflight);
-    this.#packsInFlight += 1;
     await this.#track(async () => {
-      try {
-        await this.#putPack(sealed);
-      } finally {
-        this.#packsInFlight -= 1;
-      }
-    });
-  }
-
-  async #putPack(sealed: SealedPack): Promise<void> {
-    {
       const { bytes, indexSize } = await putPack(this.#repo.backend, sealed);
       this.#storedBytes += bytes;
       this.#newChunks += sealed.chunkCount;
       await this.#repo.chunks.addPack({ id: sealed.id, index: sealed.index, size: sealed.bytes, indexSize });
-    }
+    });
   }
 
   /** Runs a write with at most WRITE_CONCURRENCY in flight; a failure fails the snapshot. */

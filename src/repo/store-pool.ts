@@ -2,6 +2,8 @@ import { OperationError } from "../errors.js";
 import { WorkerPool } from "../util/worker-pool.js";
 import { workerScriptUrl } from "../util/worker-url.js";
 import type { ChunkerParams } from "./chunker.js";
+import { PACKED_CHUNK_MAX } from "./pack-format.js";
+import type { SnapshotWriter } from "./snapshot-writer.js";
 
 /** A piece of a job's bytes as a worker gets it: bytes, or a range of a descriptor the main thread opened. */
 export type WirePiece = { bytes: Uint8Array } | { fd: number; position: number; length: number };
@@ -126,6 +128,40 @@ export class StorePool {
         : failure(reply);
     }
     return reply;
+  }
+}
+
+/**
+ * Has a read job's new chunks encoded for `writer`: claims the chunks not stored yet,
+ * gives each claimed one its previous version to be stored against (`basis`, by chunk
+ * index) and each large new one a file the worker writes itself, so that its bytes never
+ * come back here. Returns what `writer.addEncoded` takes. A failure after a claim fails
+ * the snapshot: other entries may already use the claimed chunks.
+ */
+export async function encodeClaimed(
+  pool: StorePool,
+  writer: SnapshotWriter,
+  job: number,
+  read: ReadJob,
+  basis?: (index: number) => string | undefined,
+): Promise<EncodedJob> {
+  try {
+    const decisions: ChunkDecision[] = [];
+    const targets: (string | undefined)[] = [];
+    for (const [i, id] of read.ids.entries()) {
+      const claimed = await writer.claimChunk(id);
+      const candidate = claimed ? basis?.(i) : undefined;
+      const found =
+        candidate !== undefined && candidate !== id ? await writer.deltaBase(candidate) : undefined;
+      // A copy of its own, so that only the chunk (not the frame it was decoded from) is sent.
+      decisions.push(found ? { ref: found.ref, base: new Uint8Array(found.base) } : claimed);
+      const large = claimed && !found && read.sizes[i]! >= PACKED_CHUNK_MAX;
+      targets.push(large ? await writer.objectTarget(id) : undefined);
+    }
+    return await pool.encode(job, decisions, targets);
+  } catch (err) {
+    writer.fail(err);
+    throw err;
   }
 }
 

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { FILE_MODE } from "../util/fs.js";
+import { closeSync, openSync, writeSync } from "node:fs";
+import { FILE_MODE, readFullySync } from "../util/fs.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "./chunker.js";
-import { FrameEncoder, isWorthDelta } from "./frame-encoder.js";
+import { FrameEncoder, isWorthDelta, objectBody } from "./frame-encoder.js";
 import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
 import type { EncodedJob, FromWorker, ToWorker, WirePiece } from "./store-pool.js";
 
@@ -16,9 +16,6 @@ import type { EncodedJob, FromWorker, ToWorker, WirePiece } from "./store-pool.j
  * plain data never crosses threads.
  */
 const { level } = workerData as { level: number };
-/** A chunk object's first byte (chunk-store.ts). */
-const RAW = 0;
-const ZSTD = 1;
 const encoder = new FrameEncoder(level);
 const port = parentPort!;
 const held = new Map<number, { data: Buffer; sizes: number[]; ids: string[] }>();
@@ -87,7 +84,7 @@ function readPieces(pieces: WirePiece[], sizes: number[]): Buffer {
       at += piece.bytes.length;
       continue;
     }
-    const done = readAt(piece.fd, data, at, piece.length, piece.position);
+    const done = readFullySync(piece.fd, data, at, piece.length, piece.position);
     // Truncated while we read (VACUUM, a dropped table): pg_basebackup pads with zeros too;
     // WAL replay from the backup's start makes the file right.
     if (done < piece.length) data.fill(0, at + done, at + piece.length);
@@ -102,7 +99,7 @@ function readAndCut(path: string, limit: number, params: ConstructorParameters<t
   let data: Buffer;
   try {
     const into = buffer(limit);
-    data = into.subarray(0, readAt(fd, into, 0, limit, 0));
+    data = into.subarray(0, readFullySync(fd, into, 0, limit, 0));
   } finally {
     closeSync(fd);
   }
@@ -133,17 +130,6 @@ function recycle(data: Buffer): void {
   let list = spare.get(b.byteLength);
   if (!list) spare.set(b.byteLength, (list = []));
   if (list.length < SPARES_PER_CLASS) list.push(b);
-}
-
-/** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
-function readAt(fd: number, into: Buffer, offset: number, length: number, position: number): number {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, into, offset + done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
 }
 
 /**
@@ -205,8 +191,9 @@ function encode(
 function writeObject(temp: string, encoding: "zstd" | "raw", body: Uint8Array): number {
   const fd = openSync(temp, "wx", FILE_MODE);
   try {
-    writeSync(fd, Uint8Array.of(encoding === "zstd" ? ZSTD : RAW));
-    for (let done = 0; done < body.length;) done += writeSync(fd, body, done, body.length - done);
+    for (const part of objectBody(encoding, body)) {
+      for (let done = 0; done < part.length;) done += writeSync(fd, part, done, part.length - done);
+    }
   } finally {
     closeSync(fd);
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants, createWriteStream } from "node:fs";
+import { constants, createWriteStream, readSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -22,6 +22,38 @@ let tempCounter = 0;
 export function tempPathFor(target: string): string {
   tempCounter += 1;
   return path.join(path.dirname(target), `${TEMP_PREFIX}${tempNonce}${process.pid}-${tempCounter}`);
+}
+
+/** Reads from the start of a file until `limit` bytes or its end. */
+export async function readUpTo(handle: fs.FileHandle, limit: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(limit);
+  let filled = 0;
+  while (filled < limit) {
+    const { bytesRead } = await handle.read(buffer, filled, limit - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
+}
+
+/**
+ * Reads `length` bytes at `position` of `fd` into `into` at `offset`, blocking (for worker
+ * threads); returns how many were read, fewer only at the end of the file.
+ */
+export function readFullySync(
+  fd: number,
+  into: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, into, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /** fsync a directory so that a rename or create inside it survives a crash. */

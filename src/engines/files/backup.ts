@@ -1,10 +1,10 @@
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import type { SnapshotWriter, StoredData } from "../../repo/snapshot-writer.js";
-import { PACKED_CHUNK_MAX } from "../../repo/pack-format.js";
-import { StorePool } from "../../repo/store-pool.js";
+import { encodeClaimed, StorePool } from "../../repo/store-pool.js";
 import type { Entry, FileEntry } from "../../repo/snapshot.js";
 import { Budget, mapOrdered } from "../../util/concurrency.js";
+import { readUpTo } from "../../util/fs.js";
 import type { Logger } from "../../util/logger.js";
 import { normalizeRoots } from "../../util/paths.js";
 import type { BackupContext, BackupResult } from "../engine.js";
@@ -192,59 +192,22 @@ async function readFile(item: WalkItem, storing: Storing): ReturnType<SnapshotWr
 
 /**
  * Stores a file through the worker threads: one reads, cuts and hashes it, this thread
- * claims the chunks not stored yet, the worker compresses those. A failure after the
- * claim fails the snapshot (other files may already use the claimed chunks).
+ * claims the chunks not stored yet, the worker compresses those (see encodeClaimed).
  */
 async function storeInWorker(item: WalkItem, storing: Storing, pool: StorePool): Promise<StoredData> {
-  const { budget } = storing;
-  const job = pool.job();
+  const { writer, logger, budget } = storing;
   const size = Number(item.stat.size);
   await budget.acquire(size);
   try {
-    return await storeRead(item, storing, pool, job, size);
+    const job = pool.job();
+    // The size lstat gave plus a byte, to notice growth.
+    const read = await pool.readFile(job, item.path, size + 1, writer.chunkerParams);
+    if (read.length !== size) warnChanged(logger, item.path);
+    await writer.addEncoded(await encodeClaimed(pool, writer, job, read));
+    return { chunks: read.ids, size: read.length, ...(read.sha256 ? { sha256: read.sha256 } : {}) };
   } finally {
     budget.release(size);
   }
-}
-
-async function storeRead(
-  item: WalkItem,
-  storing: Storing,
-  pool: StorePool,
-  job: number,
-  size: number,
-): Promise<StoredData> {
-  const { writer, logger } = storing;
-  // The size lstat gave plus a byte, to notice growth.
-  const read = await pool.readFile(job, item.path, size + 1, writer.chunkerParams);
-  if (read.length !== size) warnChanged(logger, item.path);
-  try {
-    const decisions: boolean[] = [];
-    const targets: (string | undefined)[] = [];
-    for (const [i, id] of read.ids.entries()) {
-      const claimed = await writer.claimChunk(id);
-      decisions.push(claimed);
-      // A large new chunk is written by the worker itself: its bytes never come here.
-      targets.push(claimed && read.sizes[i]! >= PACKED_CHUNK_MAX ? await writer.objectTarget(id) : undefined);
-    }
-    await writer.addEncoded(await pool.encode(job, decisions, targets));
-  } catch (err) {
-    writer.fail(err);
-    throw err;
-  }
-  return { chunks: read.ids, size: read.length, ...(read.sha256 ? { sha256: read.sha256 } : {}) };
-}
-
-/** Reads from the start until `limit` bytes or end of file. */
-async function readUpTo(handle: fs.FileHandle, limit: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(limit);
-  let filled = 0;
-  while (filled < limit) {
-    const { bytesRead } = await handle.read(buffer, filled, limit - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return buffer.subarray(0, filled);
 }
 
 function warnChanged(logger: Logger, path: string): void {

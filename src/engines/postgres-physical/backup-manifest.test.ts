@@ -1,20 +1,16 @@
 import { execa } from "execa";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { makeTempDir, removeTempDirs } from "../../../test/helpers/temp-dir.js";
 import { backupManifest } from "./backup-manifest.js";
 
 const PG_VERIFYBACKUP = "/usr/lib/postgresql/15/bin/pg_verifybackup";
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+afterAll(removeTempDirs);
 
 describe("backupManifest", () => {
   it("is a manifest pg_verifybackup accepts, and then checks each file's presence and size", async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-manifest-"));
-    dirs.push(dir);
+    const dir = await makeTempDir("prs-manifest-");
     const files = { PG_VERSION: "15\n", "base/1/1259": "x".repeat(8192), 'odd "name"': "q" };
     for (const [name, content] of Object.entries(files)) {
       await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });

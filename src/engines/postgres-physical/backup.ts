@@ -25,10 +25,11 @@ interface ServerFacts {
 }
 
 /**
- * A base backup with the real pg_basebackup: its tar stream (`-D - -Ft -X none`, the
- * backup_manifest injected at the end) is cut at file boundaries (TarChunker),
- * deduplicated and stored as it arrives; backup_label and backup_manifest are picked out on the way. The snapshot is
- * complete only once every WAL segment from the start to the stop LSN is in the archive.
+ * A base backup: the data directory copied directly (direct-backup.ts) when that is
+ * possible (direct-eligibility.ts), else pg_basebackup's tar stream; either way one tar,
+ * cut at file boundaries, deduplicated and stored as it is read, with its backup_label and
+ * backup_manifest. The snapshot is complete only once every WAL segment from the start to
+ * the stop LSN is in the archive.
  */
 export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext): Promise<BackupResult> {
   const { writer, logger } = ctx;
@@ -51,7 +52,7 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   }
 
   const conn = await connectionFor(target, ctx.env);
-  const label = `prs-backup ${writer.id}`;
+  const name = `prs-backup ${writer.id}`;
   let why = ctx.writer.packed
     ? await whyNotDirect(target, (sql) => queryServer(target, ctx.env, sql))
     : "the repository is format 1 (no packs)";
@@ -59,7 +60,7 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   if (why === undefined) {
     // Starting the backup is the last check: the role may lack EXECUTE on pg_backup_start.
     session = await BackupSession.start(conn.client, {
-      label,
+      label: name,
       fast: target.checkpoint === "fast",
       versionNum: Number(facts.server_version_num),
     }).catch((err: unknown) => {
@@ -73,11 +74,16 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   let taken: TakenBackup;
   if (session) {
     logger.info(`${target.name}: base backup of ${target.dataDirectory} with ${target.threads} threads`);
-    const direct = await directBaseBackup(target.dataDirectory, session, { threads: target.threads }, ctx);
+    const direct = await directBaseBackup(
+      target.dataDirectory,
+      session,
+      { threads: target.threads, owner: owner ?? { uid: 0, gid: 0 } },
+      ctx,
+    );
     taken = { ...direct, label: direct.stop.label, stopLsn: direct.stop.stopLsn, method: "direct" };
   } else {
     if (target.method === "auto") logger.info(`${target.name}: base backup with pg_basebackup (${why})`);
-    taken = await withPgBasebackup(target, conn, label, ctx);
+    taken = await withPgBasebackup(target, conn, name, ctx);
   }
   const { stored, map, manifest } = taken;
   const now = new Date();
@@ -91,8 +97,7 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
   const mapData = await writer.storeBuffer(Buffer.from(JSON.stringify(map)));
   await writer.addEntry({ path: CHUNK_MAP_ENTRY, type: "file", ...base, ...mapData });
 
-  const label2 = taken.label;
-  const { startLsn, timeline } = labelStart(label2);
+  const { startLsn, timeline } = labelStart(taken.label);
   const stopLsn = taken.stopLsn;
   if (!startLsn || !stopLsn) {
     throw new OperationError(
@@ -124,10 +129,10 @@ export async function backupPhysical(target: PhysicalTarget, ctx: BackupContext)
     stopLsn,
     startWal: needed[0]!,
     stopWal: needed.at(-1)!,
-    startTime: labelTime(label2) ?? writer.startTime.toISOString(),
+    startTime: labelTime(taken.label) ?? writer.startTime.toISOString(),
     stopTime: now.toISOString(),
     owner: owner ?? { uid: 0, gid: 0 },
-    backupLabel: label2,
+    backupLabel: taken.label,
     tarBytes: stored.size,
     members: taken.members,
     walConfirmed: missing.length === 0,

@@ -1,18 +1,14 @@
 import fs from "node:fs/promises";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { makeTempDir, removeTempDirs } from "../../../test/helpers/temp-dir.js";
 import { walkDataDirectory } from "./data-dir-walk.js";
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+afterAll(removeTempDirs);
 
 async function dataDirectory(files: Record<string, string>): Promise<string> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), "prs-walk-"));
-  dirs.push(root);
+  const root = await makeTempDir("prs-walk-");
   for (const [name, content] of Object.entries(files)) {
     if (name.endsWith("/")) await fs.mkdir(path.join(root, name), { recursive: true });
     else {

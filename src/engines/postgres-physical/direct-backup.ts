@@ -8,10 +8,11 @@ import { backupManifest, type ManifestFile } from "./backup-manifest.js";
 import type { BackupSession, BackupStop } from "./backup-session.js";
 import { ChunkMapBuilder, parentBasis, type TarChunkMap } from "./chunk-map.js";
 import { walkDataDirectory } from "./data-dir-walk.js";
+import { readUpTo } from "../../util/fs.js";
 import { TAR_CHUNK_BYTES } from "./tar-chunker.js";
 import { tarHeader } from "./tar-header.js";
 import { TarPlanner, type PlannedChunk } from "./tar-plan.js";
-import { StorePool, type ChunkDecision, type EncodedJob, type WirePiece } from "../../repo/store-pool.js";
+import { encodeClaimed, StorePool, type EncodedJob, type WirePiece } from "../../repo/store-pool.js";
 
 /** Files smaller than this are read by this thread when planned (few descriptors open at once). */
 const READ_NOW_BYTES = 64 * 1024;
@@ -44,7 +45,7 @@ export interface DirectBaseBackup {
 export async function directBaseBackup(
   dataDirectory: string,
   session: BackupSession,
-  options: { threads: number },
+  options: { threads: number; owner: { uid: number; gid: number } },
   ctx: BackupContext,
 ): Promise<DirectBaseBackup> {
   const { writer } = ctx;
@@ -67,14 +68,6 @@ export async function directBaseBackup(
   let members = 0;
   let tarBytes = 0;
 
-  const decide = async (chunk: PlannedChunk<Content>, id: string): Promise<ChunkDecision> => {
-    if (!(await writer.claimChunk(id))) return false;
-    const candidate = basis?.(chunk);
-    const found = candidate !== undefined && candidate !== id ? await writer.deltaBase(candidate) : undefined;
-    // A copy of its own, so that only the chunk (not the frame it was decoded from) is sent.
-    return found ? { ref: found.ref, base: new Uint8Array(found.base) } : true;
-  };
-
   /** Adds finished jobs' frames to the snapshot in stream order. */
   const commitReady = async (): Promise<void> => {
     for (let done = encoded.get(nextCommit); done; done = encoded.get(nextCommit)) {
@@ -84,27 +77,17 @@ export async function directBaseBackup(
   };
 
   const runJob = async (job: number, chunks: PlannedChunk<Content>[]): Promise<void> => {
-    const sizes = chunks.map((c) => c.size);
-    let ids: string[];
-    try {
-      ids = (
-        await pool.read(
-          job,
-          chunks.flatMap((c) => c.pieces.map(wire)),
-          sizes,
-        )
-      ).ids;
-    } finally {
-      await release(chunks, open);
-    }
-    ctx.progress.add(
-      sizes.reduce((a, b) => a + b, 0),
-      0,
-    );
-    const decisions: ChunkDecision[] = [];
-    for (let k = 0; k < chunks.length; k++) decisions.push(await decide(chunks[k]!, ids[k]!));
-    encoded.set(job, await pool.encode(job, decisions));
-    jobIds[job] = ids;
+    const pieces = chunks.flatMap((c) => c.pieces.map(wire));
+    const read = await pool
+      .read(
+        job,
+        pieces,
+        chunks.map((c) => c.size),
+      )
+      .finally(() => release(chunks, open));
+    ctx.progress.add(read.length, 0);
+    encoded.set(job, await encodeClaimed(pool, writer, job, read, (i) => basis?.(chunks[i]!)));
+    jobIds[job] = read.ids;
     committing = committing.then(commitReady);
     await committing;
   };
@@ -155,7 +138,7 @@ export async function directBaseBackup(
     }
     const stop = await session.stop();
     const now = Math.floor(Date.now() / 1000);
-    const owner = { mode: 0o600, uid: 0, gid: 0, mtime: now, ...(await dataOwner(dataDirectory)) };
+    const owner = { mode: 0o600, mtime: now, ...options.owner };
     const label = Buffer.from(stop.label, "utf8");
     await addMember({ ...owner, path: "backup_label", type: "file", size: label.length }, label);
     if (stop.tablespaceMap !== "") {
@@ -201,24 +184,21 @@ async function openData(source: string): Promise<{ size: number; content?: Conte
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+  let kept = false;
   try {
     const { size } = await handle.stat();
     if (size >= READ_NOW_BYTES) {
-      const refs = Math.ceil(size / (size >= TAR_CHUNK_BYTES ? TAR_CHUNK_BYTES : size));
-      const kept = handle;
-      handle = undefined as unknown as FileHandle;
-      return { size, content: { handle: kept, refs } };
+      kept = true;
+      return { size, content: { handle, refs: Math.ceil(size / Math.min(size, TAR_CHUNK_BYTES)) } };
     }
-    const bytes = Buffer.alloc(size);
-    let done = 0;
-    while (done < size) {
-      const { bytesRead } = await handle.read(bytes, done, size - done, done);
-      if (bytesRead === 0) break; // shrank: the rest stays zeros, as pg_basebackup pads it
-      done += bytesRead;
-    }
-    return { size, content: bytes };
+    const bytes = await readUpTo(handle, size);
+    // Shrunk since: zeros to the size planned, as pg_basebackup pads it.
+    return {
+      size,
+      content: bytes.length === size ? bytes : Buffer.concat([bytes], size).fill(0, bytes.length),
+    };
   } finally {
-    await handle?.close();
+    if (!kept) await handle.close();
   }
 }
 
@@ -240,9 +220,4 @@ async function release(chunks: PlannedChunk<Content>[], open: Set<OpenFile>): Pr
       await piece.file.handle.close();
     }
   }
-}
-
-async function dataOwner(dir: string): Promise<{ uid: number; gid: number } | undefined> {
-  const stat = await fs.stat(dir).catch(() => undefined);
-  return stat && { uid: stat.uid, gid: stat.gid };
 }

@@ -1,18 +1,15 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { makeTempDir, removeTempDirs } from "../../../test/helpers/temp-dir.js";
 import { TAR_CHUNK_BYTES, TarChunker } from "./tar-chunker.js";
 import { tarHeader, type TarMemberHeader } from "./tar-header.js";
 import { RepoCorruptError } from "../../errors.js";
 import { TarExtractor } from "./tar-extract.js";
 import { TarPlanner, type PlannedChunk } from "./tar-plan.js";
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+afterAll(removeTempDirs);
 
 function pattern(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);
@@ -83,8 +80,7 @@ describe("TarPlanner", () => {
     ["TarExtractor, fed in 64 KiB pieces", 65536],
   ])("writes a tar that %s extracts with every path, mode, owner, time and byte", async (_how, piece) => {
     const stream = Buffer.concat(plan().map(bytesOf));
-    const to = await fs.mkdtemp(path.join(os.tmpdir(), "prs-tarplan-"));
-    dirs.push(to);
+    const to = await makeTempDir("prs-tarplan-");
     if (piece === 0) {
       execFileSync("tar", ["-x", "-f", "-", "--same-owner", "-C", to], { input: stream });
     } else {
@@ -107,8 +103,7 @@ describe("TarPlanner", () => {
   });
 
   it("TarExtractor refuses a path that leaves the directory, and a tar cut short", async () => {
-    const to = await fs.mkdtemp(path.join(os.tmpdir(), "prs-tarplan-"));
-    dirs.push(to);
+    const to = await makeTempDir("prs-tarplan-");
     const escaping = new TarExtractor(to, { chown: false });
     await expect(escaping.push(tarHeader(file("base/../../evil", 0)))).rejects.toThrow(RepoCorruptError);
     const short = new TarExtractor(path.join(to, "short"), { chown: false });

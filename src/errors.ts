@@ -89,12 +89,12 @@ export class NotSupportedError extends PrsBackupError {
   }
 }
 
-/** Turns any thrown value into a PrsBackupError, mapping well-known Node errors to readable messages. */
 /** Anything thrown, as an Error (a thrown string or object is wrapped). */
 export function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+/** Turns any thrown value into a PrsBackupError, mapping well-known Node errors to readable messages. */
 export function toPrsBackupError(err: unknown): PrsBackupError {
   if (err instanceof PrsBackupError) return err;
   const e = err as NodeJS.ErrnoException;

@@ -3,11 +3,8 @@ import { WorkerPool } from "../util/worker-pool.js";
 import { workerScriptUrl } from "../util/worker-url.js";
 import type { ChunkStore } from "./chunk-store.js";
 import { EntryCheck, verifiedChunks } from "./entry-content.js";
-import type { FrameRef } from "./pack-catalog.js";
+import type { WireFrame, WireRef } from "./frame-reader.js";
 import type { FileEntry } from "./snapshot.js";
-
-/** A frame as a worker reads it from `packs/<xx>/<pack>`. */
-export type WireFrame = Omit<FrameRef, "ref">;
 
 /**
  * Decode one frame and send back the wanted chunks ([id, start in the frame, size]) in
@@ -18,8 +15,7 @@ export interface DecodeJob {
   job: number;
   frame?: WireFrame;
   object?: string;
-  /** A `zstd-ref` frame's dictionary chunk and where it is. */
-  ref?: { id: string; frame: WireFrame; start: number; size: number };
+  ref?: WireRef;
   chunks: [string, number, number][];
 }
 
@@ -70,7 +66,7 @@ export class DecodePool {
    * the end. Read on this thread when a `zstd-ref` dictionary is not in a pack.
    */
   async *pieces(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<DecodedPiece> {
-    const jobs = await this.#jobsOf(chunks, entry);
+    const jobs = await decodeJobs(chunks, entry, () => this.#jobs++);
     if (!jobs) {
       yield* onThisThread(chunks, entry);
       return;
@@ -112,41 +108,6 @@ export class DecodePool {
 
   close(): Promise<void> {
     return this.#pool.close();
-  }
-
-  /** The entry's chunks grouped by frame (or object), in order; undefined when a dictionary is not packed. */
-  async #jobsOf(chunks: ChunkStore, entry: FileEntry): Promise<DecodeJob[] | undefined> {
-    await chunks.packs();
-    const jobs: DecodeJob[] = [];
-    let last: DecodeJob | undefined;
-    for (const id of entry.chunks) {
-      const at = chunks.locate(id);
-      if (!at) {
-        last = undefined;
-        jobs.push({ job: this.#jobs++, object: id, chunks: [[id, 0, -1]] });
-        continue;
-      }
-      const { ref, ...frame } = at.frame;
-      if (last?.frame && last.frame.pack === frame.pack && last.frame.offset === frame.offset) {
-        last.chunks.push([id, at.start, at.size]);
-        continue;
-      }
-      let dictionary: DecodeJob["ref"];
-      if (ref !== undefined) {
-        const base = chunks.locate(ref);
-        if (!base || base.frame.encoding === "zstd-ref") return undefined;
-        const { ref: _none, ...baseFrame } = base.frame;
-        dictionary = { id: ref, frame: baseFrame, start: base.start, size: base.size };
-      }
-      last = {
-        job: this.#jobs++,
-        frame,
-        ...(dictionary ? { ref: dictionary } : {}),
-        chunks: [[id, at.start, at.size]],
-      };
-      jobs.push(last);
-    }
-    return jobs;
   }
 
   /** The job's chunks, verified; their buffer goes back to the worker on release. */
@@ -195,4 +156,47 @@ function affinity(frame: WireFrame, threads: number): number {
   let h = frame.offset;
   for (let i = 0; i < 8; i++) h = (h * 31 + frame.pack.charCodeAt(i)) >>> 0;
   return h % threads;
+}
+
+/**
+ * An entry's chunks grouped by frame (or chunk object), in order, as jobs for a worker
+ * thread that reads the local repository itself; undefined when a `zstd-ref` dictionary
+ * is not in a pack (or is a delta itself), which only this thread's ChunkStore decodes.
+ */
+export async function decodeJobs(
+  chunks: ChunkStore,
+  entry: FileEntry,
+  nextJob: () => number,
+): Promise<DecodeJob[] | undefined> {
+  await chunks.packs();
+  const jobs: DecodeJob[] = [];
+  let last: DecodeJob | undefined;
+  for (const id of entry.chunks) {
+    const at = chunks.locate(id);
+    if (!at) {
+      last = undefined;
+      jobs.push({ job: nextJob(), object: id, chunks: [[id, 0, -1]] });
+      continue;
+    }
+    const { ref, ...frame } = at.frame;
+    if (last?.frame && last.frame.pack === frame.pack && last.frame.offset === frame.offset) {
+      last.chunks.push([id, at.start, at.size]);
+      continue;
+    }
+    let dictionary: WireRef | undefined;
+    if (ref !== undefined) {
+      const base = chunks.locate(ref);
+      if (!base || base.frame.encoding === "zstd-ref") return undefined;
+      const { ref: _none, ...baseFrame } = base.frame;
+      dictionary = { id: ref, frame: baseFrame, start: base.start, size: base.size };
+    }
+    last = {
+      job: nextJob(),
+      frame,
+      ...(dictionary ? { ref: dictionary } : {}),
+      chunks: [[id, at.start, at.size]],
+    };
+    jobs.push(last);
+  }
+  return jobs;
 }

@@ -12,7 +12,11 @@ import { restoreFiles } from "./restore.js";
  * Restores the snapshot into a scratch directory and checks every entry against the
  * manifest by reading it back from disk: type, size, SHA-256, mode and symlink target.
  */
-export async function drillFiles(snapshot: SnapshotManifest, ctx: EngineContext): Promise<DrillResult> {
+export async function drillFiles(
+  snapshot: SnapshotManifest,
+  ctx: EngineContext,
+  threads?: number,
+): Promise<DrillResult> {
   const started = Date.now();
   const scratch = await fs.mkdtemp(path.join(ctx.tempDirectory ?? os.tmpdir(), "prs-backup-drill-"));
   const problems: string[] = [];
@@ -21,6 +25,7 @@ export async function drillFiles(snapshot: SnapshotManifest, ctx: EngineContext)
     await restoreFiles(
       { snapshot, to: scratch, force: false, dryRun: false },
       { ...ctx, progress: noProgress },
+      threads,
     );
     for await (const entry of ctx.repo.snapshots.entries(snapshot)) {
       const restored = path.join(scratch, entry.path);

@@ -23,6 +23,6 @@ export const filesEngine: Engine<FilesTarget> = {
   },
 
   backup: (target, ctx) => backupFiles(target, ctx),
-  restore: (_target, request, ctx) => restoreFiles(request, ctx),
-  drill: (_target, snapshot, ctx) => drillFiles(snapshot, ctx),
+  restore: (target, request, ctx) => restoreFiles(request, ctx, target.threads),
+  drill: (target, snapshot, ctx) => drillFiles(snapshot, ctx, target.threads),
 };

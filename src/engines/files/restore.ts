@@ -3,14 +3,13 @@ import path from "node:path";
 import { RepoCorruptError, UserError } from "../../errors.js";
 import type { ChunkStore } from "../../repo/chunk-store.js";
 import { verifiedChunks } from "../../repo/entry-content.js";
-import type { DirEntry, Entry, FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
-import { mapOrdered } from "../../util/concurrency.js";
+import { LocalBackend } from "../../repo/backends/local.js";
+import { decodeJobs } from "../../repo/decode-pool.js";
+import type { DirEntry, Entry, FileEntry, SnapshotManifest, SymlinkEntry } from "../../repo/snapshot.js";
 import { isEmptyOrMissingDir, pathExists, tempPathFor } from "../../util/fs.js";
 import { isSafeAbsolutePath } from "../../util/paths.js";
 import type { EngineContext, RestoreRequest, RestoreResult, RestoreStep } from "../engine.js";
-
-/** Files written at once: most are small, so their syscalls are what costs. */
-const WRITE_CONCURRENCY = 8;
+import { WritePool } from "./write-pool.js";
 
 /** `candidate`, or `candidate-2`, `-3` …: a name that does not exist yet, so moving aside never replaces anything. */
 async function freeName(candidate: string): Promise<string> {
@@ -61,7 +60,11 @@ export async function planFilesRestore(request: RestoreRequest, now: Date): Prom
  * only after every chunk and the whole-file hash checked out, so damaged data never
  * appears under a real name. Directory modes and times are applied last, deepest first.
  */
-export async function restoreFiles(request: RestoreRequest, ctx: EngineContext): Promise<RestoreResult> {
+export async function restoreFiles(
+  request: RestoreRequest,
+  ctx: EngineContext,
+  threads = 2,
+): Promise<RestoreResult> {
   const plan = await planFilesRestore(request, new Date());
   const steps: RestoreStep[] = [];
   const movedAside: string[] = [];
@@ -84,42 +87,14 @@ export async function restoreFiles(request: RestoreRequest, ctx: EngineContext):
   await fs.mkdir(plan.base, { recursive: true });
   const dirs: DirEntry[] = [];
   const asRoot = process.getuid?.() === 0;
-  // Entries come parents first, but are written several at a time: a child waits for its
-  // parent's mkdir instead of repeating a recursive mkdir per entry.
-  const made = new Map<string, Promise<unknown>>();
-  const parentReady = (dest: string): Promise<unknown> => {
-    const parent = path.dirname(dest);
-    let ready = made.get(parent);
-    if (!ready) {
-      ready = fs.mkdir(parent, { recursive: true });
-      made.set(parent, ready);
-    }
-    return ready;
-  };
-  const written = mapOrdered(entriesUnder(request.snapshot, ctx), WRITE_CONCURRENCY, async (entry) => {
-    const dest = path.join(plan.base, entry.path);
-    if (entry.type === "dir") {
-      const created = parentReady(dest).then(() => fs.mkdir(dest, { recursive: true }));
-      made.set(dest, created);
-      await created;
-      dirs.push(entry);
-      return 0;
-    }
-    await parentReady(dest);
-    if (entry.type === "symlink") {
-      await fs.symlink(entry.target, dest);
-      if (asRoot) await fs.lchown(dest, entry.uid, entry.gid);
-      await fs.lutimes(dest, ...times(entry));
-      return 0;
-    }
-    await writeFileEntry(entry, dest, ctx.repo.chunks, asRoot);
-    return entry.size;
-  });
-  for await (const bytes of written) {
-    result.entries += 1;
+  const written = (entries: number, bytes: number): void => {
+    result.entries += entries;
     result.bytes += bytes;
-    ctx.progress.add(bytes, 1);
-  }
+    ctx.progress.add(bytes, entries);
+  };
+  const backend = ctx.repo.backend;
+  const root = backend instanceof LocalBackend ? backend.location : undefined;
+  await writeEntries(request.snapshot, ctx, root, threads, { base: plan.base, asRoot, dirs, written });
   // Children change a directory's mtime, so directories are finished last, deepest first.
   for (const dir of dirs.reverse()) {
     const dest = path.join(plan.base, dir.path);
@@ -129,6 +104,74 @@ export async function restoreFiles(request: RestoreRequest, ctx: EngineContext):
   }
   ctx.progress.done();
   return result;
+}
+
+interface WriteOptions {
+  base: string;
+  asRoot: boolean;
+  /** Directories restored, to be finished last. */
+  dirs: DirEntry[];
+  written: (entries: number, bytes: number) => void;
+}
+
+/**
+ * Directories and symlinks made here, in order (parents come first); files written by
+ * worker threads straight from the repository when it is a local directory (`root`,
+ * write-pool.ts), else here one after another.
+ */
+async function writeEntries(
+  snapshot: SnapshotManifest,
+  ctx: EngineContext,
+  root: string | undefined,
+  threads: number,
+  options: WriteOptions,
+): Promise<void> {
+  const pool =
+    root === undefined
+      ? undefined
+      : new WritePool({ threads, root, chown: options.asRoot, onWritten: options.written });
+  // A configured path that is a file or a symlink has no directory entry of its own above it.
+  const made = new Set<string>();
+  try {
+    for await (const entry of entriesUnder(snapshot, ctx)) {
+      const dest = path.join(options.base, entry.path);
+      const parent = path.dirname(dest);
+      if (!made.has(parent)) {
+        await fs.mkdir(parent, { recursive: true });
+        made.add(parent);
+      }
+      if (entry.type === "dir") made.add(dest);
+      if (entry.type !== "file") {
+        await makeEntry(entry, dest, options);
+        options.written(1, 0);
+        continue;
+      }
+      const jobs = pool && (await decodeJobs(ctx.repo.chunks, entry, () => 0));
+      if (jobs) {
+        await pool.add({ entry, dest, temp: tempPathFor(dest), time: times(entry)[0], jobs });
+        continue;
+      }
+      // Not local, or a delta against a chunk that is not in a pack: only this thread's
+      // chunk store decodes it.
+      await writeFileEntry(entry, dest, ctx.repo.chunks, options.asRoot);
+      options.written(1, entry.size);
+    }
+    await pool?.finish();
+  } finally {
+    await pool?.close();
+  }
+}
+
+/** A directory (its mode and times come last) or a symlink; its parent exists. */
+async function makeEntry(entry: DirEntry | SymlinkEntry, dest: string, options: WriteOptions): Promise<void> {
+  if (entry.type === "dir") {
+    await fs.mkdir(dest, { recursive: true });
+    options.dirs.push(entry);
+    return;
+  }
+  await fs.symlink(entry.target, dest);
+  if (options.asRoot) await fs.lchown(dest, entry.uid, entry.gid);
+  await fs.lutimes(dest, ...times(entry));
 }
 
 async function* entriesUnder(snapshot: SnapshotManifest, ctx: EngineContext): AsyncGenerator<Entry> {

@@ -92,7 +92,7 @@ export const filesTargetSchema = z.strictObject({
   exclude: z.array(nonEmptyString).optional(),
   /** Do not cross into other mounted file systems. Default: false. */
   oneFileSystem: z.boolean().default(false),
-  /** Worker threads that read, hash and compress files. Default: 2. */
+  /** Worker threads that read, hash and compress files, and that write a restore's files. Default: 2. */
   threads: z.int().min(1).max(64).default(2),
 });
 

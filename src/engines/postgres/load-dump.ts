@@ -1,11 +1,11 @@
-import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { OperationError } from "../../errors.js";
-import { entryContent, entryText } from "../../repo/entry-content.js";
+import { LocalBackend } from "../../repo/backends/local.js";
+import { parallelChunks } from "../../repo/decode-pool.js";
+import { entryText } from "../../repo/entry-content.js";
 import type { Repository } from "../../repo/repository.js";
 import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
 import type { Logger } from "../../util/logger.js";
@@ -40,6 +40,9 @@ export interface PreparedDump {
   dispose(): Promise<void>;
 }
 
+/** Threads that decode a dump being spooled or checked: the restore waits for that pass. */
+const DECODE_THREADS = 2;
+
 /** Spools the dump (parallel restore on this host) or checks it (streamed restore). */
 export async function prepareDump(options: {
   repo: Repository;
@@ -53,8 +56,12 @@ export async function prepareDump(options: {
   const { repo, snapshot } = options;
   const entries = await dumpEntries(repo, snapshot);
   const globals = await entryText(repo.chunks, entries.globals);
+  // Decoded and checked on worker threads when the repository is a local directory.
+  const backend = repo.backend;
+  const root = backend instanceof LocalBackend ? backend.location : undefined;
+  const pieces = () => parallelChunks(repo.chunks, root, entries.dump, DECODE_THREADS);
   if (!options.spool) {
-    if (options.precheck) for await (const buf of entryContent(repo.chunks, entries.dump)) void buf;
+    if (options.precheck) for await (const piece of pieces()) piece.release();
     return { globals, dump: entries.dump, dispose: () => Promise.resolve() };
   }
   const dir = await fs.mkdtemp(path.join(options.tempDirectory ?? os.tmpdir(), "prs-backup-pg-restore-"));
@@ -62,10 +69,16 @@ export async function prepareDump(options: {
   try {
     const file = path.join(dir, DUMP_ENTRY);
     const started = Date.now();
-    await pipeline(
-      entryContent(repo.chunks, entries.dump),
-      createWriteStream(file, { flags: "wx", mode: 0o600 }),
-    );
+    const handle = await fs.open(file, "wx", 0o600);
+    try {
+      for await (const piece of pieces()) {
+        for (let done = 0; done < piece.data.length;)
+          done += (await handle.write(piece.data, done)).bytesWritten;
+        piece.release();
+      }
+    } finally {
+      await handle.close();
+    }
     options.logger?.info(
       `spooled the ${entries.dump.size}-byte dump for pg_restore -j in ${((Date.now() - started) / 1000).toFixed(1)}s`,
     );

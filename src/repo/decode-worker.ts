@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { DecodeMessage, DecodeReply } from "./decode-pool.js";
-import { FrameDamage, FrameReader, sha256 } from "./frame-reader.js";
+import { FrameDamage, FrameReader, SpareBuffers } from "./frame-reader.js";
 
 /**
  * A worker thread of a parallel restore (decode-pool.ts): reads a frame from its pack in
@@ -14,28 +14,21 @@ const { root } = workerData as { root: string };
 const port = parentPort!;
 const reader = new FrameReader(root);
 /** Buffers to decode into, handed back by the main thread. */
-const free: ArrayBuffer[] = [];
-const FREE_MAX = 32;
-/** Decoded frames are at most about this big (a pack frame of 512 KiB plus one chunk). */
-const BUFFER_BYTES = 1024 * 1024;
+const free = new SpareBuffers(32);
 
 port.on("message", (message: DecodeMessage) => {
   if ("free" in message) {
-    if (free.length < FREE_MAX) free.push(message.free);
+    free.give(message.free);
     return;
   }
   try {
     const first = message.chunks[0]![0];
     let sent: Buffer;
     if (message.object !== undefined) {
-      sent = reader.object(message.object, output);
-      if (sha256(sent) !== message.object) throw reader.damaged(message.object, undefined);
+      sent = reader.object(message.object, free.take);
     } else {
-      const frame = reader.frame(message.frame!, message.ref, first, output);
-      for (const [id, start, size] of message.chunks) {
-        const data = frame.subarray(start, start + size);
-        if (data.length !== size || sha256(data) !== id) throw reader.damaged(id, message.ref);
-      }
+      const frame = reader.frame(message.frame!, message.ref, first, free.take);
+      reader.checkChunks(frame, message.chunks, message.ref);
       sent = compact(frame, message.chunks);
     }
     const reply: DecodeReply = {
@@ -63,11 +56,4 @@ function compact(frame: Buffer, chunks: [string, number, number][]): Buffer {
     end = start + size;
   }
   return frame.subarray(chunks[0]![1], end);
-}
-
-/** A buffer of at least `size` bytes: a handed-back one when it is big enough. */
-function output(size: number): Buffer {
-  const reused = free.pop();
-  if (reused && reused.byteLength >= size) return Buffer.from(reused, 0, size);
-  return Buffer.from(new ArrayBuffer(Math.max(size, BUFFER_BYTES)), 0, size);
 }

@@ -67,8 +67,28 @@ export class FrameReader {
     }
   }
 
-  /** A chunk object (`data/<xx>/<id>`: an encoding byte, then raw or zstd bytes), decoded into `output(size)`. */
+  /**
+   * The wanted chunks ([id, start, size]) of a decoded frame, each checked against its id;
+   * a mismatch throws the damage to name (see damaged()).
+   */
+  checkChunks(frame: Buffer, chunks: readonly [string, number, number][], ref: WireRef | undefined): void {
+    for (const [id, start, size] of chunks) {
+      const data = frame.subarray(start, start + size);
+      if (data.length !== size || sha256(data) !== id) throw this.damaged(id, ref);
+    }
+  }
+
+  /**
+   * A chunk object (`data/<xx>/<id>`: an encoding byte, then raw or zstd bytes), decoded
+   * into `output(size)` and checked against its id.
+   */
   object(id: string, output: (size: number) => Buffer): Buffer {
+    const data = this.#decodeObject(id, output);
+    if (sha256(data) !== id) throw this.damaged(id, undefined);
+    return data;
+  }
+
+  #decodeObject(id: string, output: (size: number) => Buffer): Buffer {
     const file = path.join(this.#root, ...chunkKey(id).split("/"));
     let fd: number;
     try {
@@ -156,6 +176,33 @@ export class FrameReader {
       throw new FrameDamage(`chunk ${id} is damaged: its frame in pack ${frame.pack} is too short`);
     }
     return into;
+  }
+}
+
+/** Decoded frames are at most about this big (a pack frame of 512 KiB plus one chunk). */
+const FRAME_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Buffers a worker decodes frames into, given back once their bytes are written (by the
+ * main thread, or the worker itself), so that decoding gigabytes allocates a few dozen.
+ */
+export class SpareBuffers {
+  readonly #spare: ArrayBuffer[] = [];
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** A buffer of `size` bytes: a spare one when it is big enough. */
+  readonly take = (size: number): Buffer => {
+    const reused = this.#spare.pop();
+    if (reused && reused.byteLength >= size) return Buffer.from(reused, 0, size);
+    return Buffer.from(new ArrayBuffer(Math.max(size, FRAME_BUFFER_BYTES)), 0, size);
+  };
+
+  give(buffer: ArrayBuffer): void {
+    if (this.#spare.length < this.#max) this.#spare.push(buffer);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import os from "node:os";
 import { toPrsBackupError } from "../errors.js";
+import { Budget } from "../util/concurrency.js";
 import { VERSION } from "../version.js";
 import { dataLength } from "./backend.js";
 import { chunkId, chunkKey, objectBody } from "./chunk-store.js";
@@ -69,7 +70,8 @@ export class SnapshotWriter {
   readonly #options: SnapshotWriterOptions;
   readonly #params: ChunkerParams;
   readonly #inflight = new Set<Promise<void>>();
-  #inflightBytes = 0;
+  readonly #writeSlots = new Budget(WRITE_CONCURRENCY);
+  readonly #writeBytes = new Budget(WRITE_BYTES_IN_FLIGHT);
   readonly #pending = new Set<string>();
   readonly #entryChunker = new Chunker(ENTRY_CHUNKER);
   readonly #entryChunks: string[] = [];
@@ -361,23 +363,26 @@ export class SnapshotWriter {
 
   /**
    * Runs a write of about `bytes` with at most WRITE_CONCURRENCY writes and
-   * WRITE_BYTES_IN_FLIGHT bytes in flight (one write at a time may exceed it); a failure
-   * fails the snapshot.
+   * WRITE_BYTES_IN_FLIGHT bytes in flight (a write alone may exceed it); a failure fails
+   * the snapshot.
    */
   async #track(bytes: number, write: () => Promise<void>): Promise<void> {
-    while (
-      this.#inflight.size >= WRITE_CONCURRENCY ||
-      (this.#inflight.size > 0 && this.#inflightBytes + bytes > WRITE_BYTES_IN_FLIGHT)
-    )
-      await Promise.race(this.#inflight);
-    this.#throwIfFailed();
-    this.#inflightBytes += bytes;
+    await this.#writeSlots.acquire(1);
+    await this.#writeBytes.acquire(bytes);
+    const release = (): void => {
+      this.#writeBytes.release(bytes);
+      this.#writeSlots.release(1);
+    };
+    if (this.#failure !== undefined) {
+      release();
+      throw this.#failure;
+    }
     const tracked: Promise<void> = write()
       .catch((err: unknown) => {
         this.#failure ??= toPrsBackupError(err);
       })
       .finally(() => {
-        this.#inflightBytes -= bytes;
+        release();
         this.#inflight.delete(tracked);
       });
     this.#inflight.add(tracked);

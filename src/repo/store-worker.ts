@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { FILE_MODE, readFullySync } from "../util/fs.js";
+import { closeSync, openSync } from "node:fs";
+import { FILE_MODE, readFullySync, writeFullySync } from "../util/fs.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "./chunker.js";
 import { FrameEncoder, isWorthDelta, objectBody } from "./frame-encoder.js";
@@ -191,9 +191,7 @@ function encode(
 function writeObject(temp: string, encoding: "zstd" | "raw", body: Uint8Array): number {
   const fd = openSync(temp, "wx", FILE_MODE);
   try {
-    for (const part of objectBody(encoding, body)) {
-      for (let done = 0; done < part.length;) done += writeSync(fd, part, done, part.length - done);
-    }
+    for (const part of objectBody(encoding, body)) writeFullySync(fd, part);
   } finally {
     closeSync(fd);
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants, createWriteStream, readSync } from "node:fs";
+import { constants, createWriteStream, readSync, writeSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -54,6 +54,23 @@ export function readFullySync(
     done += n;
   }
   return done;
+}
+
+/** Writes all of `data` to `fd` at its current position, blocking (for worker threads). */
+export function writeFullySync(fd: number, data: Uint8Array): void {
+  for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done);
+}
+
+/** Writes all of `data` to `handle`, at `position` or (null) at its current position. */
+export async function writeFully(
+  handle: fs.FileHandle,
+  data: Uint8Array,
+  position: number | null,
+): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    const at = position === null ? null : position + done;
+    done += (await handle.write(data, done, data.length - done, at)).bytesWritten;
+  }
 }
 
 /** fsync a directory so that a rename or create inside it survives a crash. */

@@ -1,18 +1,10 @@
-import {
-  closeSync,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  openSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, renameSync, unlinkSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { RepoCorruptError } from "../../errors.js";
 import type { DecodeJob } from "../../repo/decode-pool.js";
 import { EntryCheck } from "../../repo/entry-content.js";
-import { FrameDamage, FrameReader, sha256 } from "../../repo/frame-reader.js";
+import { FrameDamage, FrameReader, SpareBuffers } from "../../repo/frame-reader.js";
+import { writeFullySync } from "../../util/fs.js";
 import type { WriteBatch, WriteFile, WriteReply } from "./write-pool.js";
 
 /**
@@ -29,10 +21,7 @@ const reader = new FrameReader(root);
 const FRAMES_KEPT = 2;
 const frames = new Map<string, Buffer>();
 /** Buffers to decode into: evicted frames' and written objects'. */
-const spare: Buffer[] = [];
-const SPARE_MAX = 4;
-/** Decoded frames are at most about this big (a pack frame of 512 KiB plus one chunk). */
-const BUFFER_BYTES = 1024 * 1024;
+const spare = new SpareBuffers(4);
 
 port.on("message", (batch: WriteBatch) => {
   let bytes = 0;
@@ -66,22 +55,19 @@ function writeFile(file: WriteFile): void {
   try {
     for (const job of file.jobs) {
       if (job.object !== undefined) {
-        const data = reader.object(job.object, output);
-        if (sha256(data) !== job.object) throw reader.damaged(job.object, undefined);
+        const data = reader.object(job.object, spare.take);
         check.update(data);
-        writeAll(fd, data);
-        keep(data);
+        writeFullySync(fd, data);
+        spare.give(data.buffer as ArrayBuffer);
         continue;
       }
+      // Every use is checked, so a damaged frame kept for the next file fails that one too.
       const frame = decoded(job);
-      for (const [id, start, size] of job.chunks) {
+      reader.checkChunks(frame, job.chunks, job.ref);
+      for (const [, start, size] of job.chunks) {
         const data = frame.subarray(start, start + size);
-        if (data.length !== size || sha256(data) !== id) {
-          frames.clear();
-          throw reader.damaged(id, job.ref);
-        }
         check.update(data);
-        writeAll(fd, data);
+        writeFullySync(fd, data);
       }
     }
     check.finish();
@@ -108,26 +94,12 @@ function decoded(job: DecodeJob): Buffer {
   const key = `${frame.pack}@${frame.offset}`;
   let data = frames.get(key);
   if (data) return data;
-  data = reader.frame(frame, job.ref, job.chunks[0]![0], output);
+  data = reader.frame(frame, job.ref, job.chunks[0]![0], spare.take);
   frames.set(key, data);
   if (frames.size > FRAMES_KEPT) {
     const [oldest, evicted] = frames.entries().next().value!;
     frames.delete(oldest);
-    keep(evicted);
+    spare.give(evicted.buffer as ArrayBuffer);
   }
   return data;
-}
-
-function output(size: number): Buffer {
-  const reused = spare.pop();
-  if (reused && reused.buffer.byteLength >= size) return Buffer.from(reused.buffer, 0, size);
-  return Buffer.from(new ArrayBuffer(Math.max(size, BUFFER_BYTES)), 0, size);
-}
-
-function keep(buffer: Buffer): void {
-  if (spare.length < SPARE_MAX) spare.push(buffer);
-}
-
-function writeAll(fd: number, data: Buffer): void {
-  for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done);
 }

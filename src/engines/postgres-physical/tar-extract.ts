@@ -1,6 +1,7 @@
 import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { OperationError, RepoCorruptError } from "../../errors.js";
+import { writeFully } from "../../util/fs.js";
 import { tarPadding } from "./tar-header.js";
 import { tarPath, tarSize } from "./tar-scan.js";
 
@@ -175,7 +176,7 @@ export class TarExtractor {
     file.pending += 1;
     uses.count += 1;
     this.#track(
-      writeAll(file.handle, data, position)
+      writeFully(file.handle, data, position)
         .finally(() => release(uses))
         .then(async () => {
           file.pending -= 1;
@@ -233,14 +234,6 @@ export class TarExtractor {
 
   #throwIfFailed(): void {
     if (this.#failure) throw this.#failure;
-  }
-}
-
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
   }
 }
 

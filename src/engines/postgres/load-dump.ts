@@ -8,6 +8,7 @@ import { parallelChunks } from "../../repo/decode-pool.js";
 import { entryText } from "../../repo/entry-content.js";
 import type { Repository } from "../../repo/repository.js";
 import type { FileEntry, SnapshotManifest } from "../../repo/snapshot.js";
+import { writeFully } from "../../util/fs.js";
 import type { Logger } from "../../util/logger.js";
 import { CommandFailedError, runCommand, type RunResult } from "../../util/subprocess.js";
 import { runFedFromEntry } from "../restore-into-command.js";
@@ -72,8 +73,7 @@ export async function prepareDump(options: {
     const handle = await fs.open(file, "wx", 0o600);
     try {
       for await (const piece of pieces()) {
-        for (let done = 0; done < piece.data.length;)
-          done += (await handle.write(piece.data, done)).bytesWritten;
+        await writeFully(handle, piece.data, null);
         piece.release();
       }
     } finally {

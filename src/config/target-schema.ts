@@ -110,6 +110,8 @@ export const postgresTargetSchema = z.strictObject({
    * `exec`, always streamed. Default: 1.
    */
   jobs: z.int().min(1).default(1),
+  /** Worker threads that hash and compress the dump as it streams in (and decode it for a spool). Default: 2. */
+  threads: z.int().min(1).max(64).default(2),
 });
 
 /** A physical PostgreSQL backup: base backups plus WAL, for point-in-time recovery. */

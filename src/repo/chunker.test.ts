@@ -89,6 +89,20 @@ describe("chunkStream", () => {
     expect(await cut(Buffer.alloc(0), 10)).toEqual([]);
   });
 
+  it("pushSizes finds the same chunks as push, whatever the input buffer sizes", () => {
+    const data = Buffer.concat([pseudoRandom(150_000, 5), Buffer.alloc(40_000), pseudoRandom(60_001, 6)]);
+    const whole = new Chunker(SMALL);
+    const expected = [...whole.push(data), whole.finish()].flatMap((c) => (c ? [c.length] : []));
+    for (const pieceSize of [1, 999, 65_536, data.length]) {
+      const chunker = new Chunker(SMALL);
+      const sizes = [...pieces(data, pieceSize)].flatMap((p) => chunker.pushSizes(p));
+      const last = chunker.finishSize();
+      if (last > 0) sizes.push(last);
+      expect(sizes).toEqual(expected);
+      expect(chunker.finishSize()).toBe(0);
+    }
+  });
+
   it("rejects parameters that are not min < avg < max with avg a power of two", () => {
     expect(() => chunkerMasks({ minSize: 10, avgSize: 3000, maxSize: 9000 })).toThrow(/power of two/);
     expect(() => chunkerMasks({ minSize: 8192, avgSize: 4096, maxSize: 9000 })).toThrow(/min < avg < max/);

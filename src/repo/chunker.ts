@@ -88,12 +88,41 @@ export class Chunker {
     const buf = Buffer.isBuffer(input)
       ? input
       : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    const out: Buffer[] = [];
+    let start = 0;
+    this.#scan(buf, (cut) => {
+      this.#pieces.push(buf.subarray(start, cut));
+      out.push(this.#take());
+      start = cut;
+    });
+    if (start < buf.length) this.#pieces.push(buf.subarray(start));
+    return out;
+  }
+
+  /**
+   * Like push, but keeps no bytes: returns the sizes of the chunks completed, for a caller
+   * that holds the stream's bytes itself. Use either push or pushSizes on one chunker.
+   */
+  pushSizes(input: Uint8Array): number[] {
+    const sizes: number[] = [];
+    this.#scan(input, (_cut, size) => sizes.push(size));
+    return sizes;
+  }
+
+  /** Ends a pushSizes input: the size of the final, short chunk (0 when none is pending). */
+  finishSize(): number {
+    const size = this.#pos;
+    this.#pos = 0;
+    this.#hash = 0;
+    return size;
+  }
+
+  /** Finds the cut points in `buf`, calling `onCut` with each one's offset in buf and its chunk's size. */
+  #scan(buf: Uint8Array, onCut: (cut: number, size: number) => void): void {
     const { minSize, avgSize, maxSize } = this.#params;
     const small = this.#small;
     const large = this.#large;
-    const out: Buffer[] = [];
     let offset = 0;
-    let start = 0; // where the current chunk's part of `buf` begins
     while (offset < buf.length) {
       if (this.#pos < minSize) {
         const skip = Math.min(minSize - this.#pos, buf.length - offset);
@@ -115,13 +144,12 @@ export class Chunker {
         this.#hash = h;
         continue;
       }
-      this.#pieces.push(buf.subarray(start, cut));
-      out.push(this.#take());
+      const size = this.#pos + (cut - offset);
+      this.#pos = 0;
+      this.#hash = 0;
+      onCut(cut, size);
       offset = cut;
-      start = cut;
     }
-    if (start < buf.length) this.#pieces.push(buf.subarray(start));
-    return out;
   }
 
   /** Ends the input; returns the final chunk, or undefined when no bytes are pending. */

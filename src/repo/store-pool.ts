@@ -84,9 +84,12 @@ export class StorePool {
     return this.#jobs++;
   }
 
-  /** Reads and hashes a job's chunks (of `sizes` bytes each, made of `pieces`). */
-  read(job: number, pieces: WirePiece[], sizes: number[]): Promise<ReadJob> {
-    return this.#read({ t: "read", job, pieces, sizes });
+  /**
+   * Reads and hashes a job's chunks (of `sizes` bytes each, made of `pieces`). Buffers in
+   * `transfer` move to the worker instead of being copied (they are unusable here after).
+   */
+  read(job: number, pieces: WirePiece[], sizes: number[], transfer?: ArrayBuffer[]): Promise<ReadJob> {
+    return this.#read({ t: "read", job, pieces, sizes }, transfer);
   }
 
   /**
@@ -117,8 +120,11 @@ export class StorePool {
     return this.#pool.close();
   }
 
-  async #read(message: Extract<ToWorker, { t: "read" | "readFile" }>): Promise<ReadJob> {
-    const sent = this.#pool.send(message);
+  async #read(
+    message: Extract<ToWorker, { t: "read" | "readFile" }>,
+    transfer?: ArrayBuffer[],
+  ): Promise<ReadJob> {
+    const sent = this.#pool.send(message, transfer ? { transfer } : {});
     this.#owner.set(message.job, sent.worker);
     const reply = await sent.reply;
     if (reply.t !== "read") {

@@ -1,4 +1,3 @@
-import { asError } from "../../errors.js";
 import fs, { type FileHandle } from "node:fs/promises";
 import { FRAME_TARGET_BYTES } from "../../repo/pack-format.js";
 import type { StoredData } from "../../repo/snapshot-writer.js";
@@ -12,7 +11,8 @@ import { readUpTo } from "../../util/fs.js";
 import { TAR_CHUNK_BYTES } from "./tar-chunker.js";
 import { tarHeader } from "./tar-header.js";
 import { TarPlanner, type PlannedChunk } from "./tar-plan.js";
-import { encodeClaimed, StorePool, type EncodedJob, type WirePiece } from "../../repo/store-pool.js";
+import { OrderedJobs, type DoneJob } from "../../repo/ordered-jobs.js";
+import { encodeClaimed, StorePool, type WirePiece } from "../../repo/store-pool.js";
 
 /** Files smaller than this are read by this thread when planned (few descriptors open at once). */
 const READ_NOW_BYTES = 64 * 1024;
@@ -53,30 +53,17 @@ export async function directBaseBackup(
   const map = new ChunkMapBuilder();
   const planner = new TarPlanner<Content>();
   const pool = new StorePool(options.threads, ctx.repo.chunks.compressionLevel);
+  const jobs = new OrderedJobs(writer, pool.threads * JOBS_PER_THREAD);
   const files: ManifestFile[] = [];
   const open = new Set<OpenFile>();
-  const jobIds: string[][] = [];
-  const encoded = new Map<number, EncodedJob>();
-  const inflight = new Set<Promise<void>>();
-  let failure: Error | undefined;
   let group: PlannedChunk<Content>[] = [];
   let groupBytes = 0;
-  let jobs = 0;
   let chunkCount = 0;
-  let nextCommit = 0;
-  let committing = Promise.resolve();
   let members = 0;
   let tarBytes = 0;
 
-  /** Adds finished jobs' frames to the snapshot in stream order. */
-  const commitReady = async (): Promise<void> => {
-    for (let done = encoded.get(nextCommit); done; done = encoded.get(nextCommit)) {
-      encoded.delete(nextCommit++);
-      await writer.addEncoded(done);
-    }
-  };
-
-  const runJob = async (job: number, chunks: PlannedChunk<Content>[]): Promise<void> => {
+  const runJob = async (chunks: PlannedChunk<Content>[]): Promise<DoneJob> => {
+    const job = pool.job();
     const pieces = chunks.flatMap((c) => c.pieces.map(wire));
     const read = await pool
       .read(
@@ -86,10 +73,8 @@ export async function directBaseBackup(
       )
       .finally(() => release(chunks, open));
     ctx.progress.add(read.length, 0);
-    encoded.set(job, await encodeClaimed(pool, writer, job, read, (i) => basis?.(chunks[i]!)));
-    jobIds[job] = read.ids;
-    committing = committing.then(commitReady);
-    await committing;
+    const encoded = await encodeClaimed(pool, writer, job, read, (i) => basis?.(chunks[i]!));
+    return { ids: read.ids, encoded };
   };
 
   const submit = async (): Promise<void> => {
@@ -97,16 +82,8 @@ export async function directBaseBackup(
     const chunks = group;
     group = [];
     groupBytes = 0;
-    const job = jobs++;
     for (const chunk of chunks) map.note(chunkCount++, chunk);
-    while (inflight.size >= pool.threads * JOBS_PER_THREAD) await Promise.race(inflight);
-    if (failure !== undefined) throw failure;
-    const running: Promise<void> = runJob(job, chunks)
-      .catch((err: unknown) => {
-        failure ??= asError(err);
-      })
-      .finally(() => inflight.delete(running));
-    inflight.add(running);
+    await jobs.submit(() => runJob(chunks));
   };
 
   const plan = async (chunks: PlannedChunk<Content>[]): Promise<void> => {
@@ -154,22 +131,19 @@ export async function directBaseBackup(
     await addMember({ ...owner, path: "backup_manifest", type: "file", size: manifest.length }, manifest);
     await plan(planner.finish());
     await submit();
-    while (inflight.size > 0) await Promise.race(inflight);
-    if (failure !== undefined) throw failure;
-    await committing;
+    const chunks = await jobs.finish();
     return {
-      stored: { chunks: jobIds.flat(), size: tarBytes },
+      stored: { chunks, size: tarBytes },
       map: map.toJSON(),
       stop,
       manifest,
       members,
     };
   } catch (err) {
-    failure ??= asError(err);
-    await Promise.allSettled(inflight);
+    await jobs.settle();
     await session.close();
     await Promise.allSettled([...open].map((f) => f.handle.close()));
-    throw failure;
+    throw err;
   } finally {
     await pool.close();
   }

@@ -1,5 +1,7 @@
 import type pg from "pg";
+import { storeStreamPooled } from "../../repo/pooled-stream.js";
 import type { StoredData } from "../../repo/snapshot-writer.js";
+import { StorePool } from "../../repo/store-pool.js";
 import type { FileEntry } from "../../repo/snapshot.js";
 import { CommandFailedError, describeFailure, runCommand, spawnStreaming } from "../../util/subprocess.js";
 import type { BackupContext, BackupResult } from "../engine.js";
@@ -43,7 +45,7 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
     // parallel workers would only add their start-up and coordination to the CPU bill.
     await client.query("SET LOCAL max_parallel_workers_per_gather = 0");
     const snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]!.id;
-    const { dump, tables } = await dumpWithCounts(endpoint, client, snapshotId, ctx);
+    const { dump, tables } = await dumpWithCounts(endpoint, client, snapshotId, target.threads, ctx);
     await client.query("COMMIT");
 
     await ctx.writer.addEntry(dumpEntry(DUMP_ENTRY, dump));
@@ -88,6 +90,7 @@ async function dumpWithCounts(
   endpoint: PgEndpoint,
   client: pg.Client,
   snapshotId: string,
+  threads: number,
   ctx: BackupContext,
 ): Promise<{ dump: StoredData; tables: Record<string, number> }> {
   const abort = new AbortController();
@@ -102,9 +105,13 @@ async function dumpWithCounts(
   ]);
   const child = await spawnStreaming(argv, toolOptions(endpoint, { signal }));
   const settled = child.done.catch((err: unknown) => err as Error);
+  const pool = ctx.writer.packed ? new StorePool(threads, ctx.repo.chunks.compressionLevel) : undefined;
   try {
+    const source = countProgress(child.stdout, ctx);
     const [dump, tables] = await Promise.all([
-      ctx.writer.storeStream(countProgress(child.stdout, ctx), { wholeHash: false }),
+      pool
+        ? storeStreamPooled(ctx.writer, pool, source, ctx.writer.chunkerParams)
+        : ctx.writer.storeStream(source, { wholeHash: false }),
       countRows(client, signal),
     ]);
     const result = await settled;
@@ -134,6 +141,8 @@ async function dumpWithCounts(
       throw new CommandFailedError("E_PG_DUMP_FAILED", `pg_dump failed (${describeFailure(result)})`, result);
     }
     throw err;
+  } finally {
+    await pool?.close();
   }
 }
 

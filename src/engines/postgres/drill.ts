@@ -31,6 +31,7 @@ export async function drillPostgres(
       repo: ctx.repo,
       snapshot,
       spool: spoolsFor(scratch.server, target.jobs),
+      threads: target.threads,
       precheck: false, // the scratch database is thrown away anyway
       tempDirectory: ctx.tempDirectory,
       logger: ctx.logger,

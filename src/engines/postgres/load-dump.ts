@@ -41,9 +41,6 @@ export interface PreparedDump {
   dispose(): Promise<void>;
 }
 
-/** Threads that decode a dump being spooled or checked: the restore waits for that pass. */
-const DECODE_THREADS = 2;
-
 /** Spools the dump (parallel restore on this host) or checks it (streamed restore). */
 export async function prepareDump(options: {
   repo: Repository;
@@ -51,6 +48,8 @@ export async function prepareDump(options: {
   spool: boolean;
   /** Read the whole dump once first, when it is streamed (see above). */
   precheck: boolean;
+  /** Threads that decode the dump for that pass (the restore waits for it). */
+  threads: number;
   tempDirectory?: string;
   logger?: Logger;
 }): Promise<PreparedDump> {
@@ -60,7 +59,7 @@ export async function prepareDump(options: {
   // Decoded and checked on worker threads when the repository is a local directory.
   const backend = repo.backend;
   const root = backend instanceof LocalBackend ? backend.location : undefined;
-  const pieces = () => parallelChunks(repo.chunks, root, entries.dump, DECODE_THREADS);
+  const pieces = () => parallelChunks(repo.chunks, root, entries.dump, options.threads);
   if (!options.spool) {
     if (options.precheck) for await (const piece of pieces()) piece.release();
     return { globals, dump: entries.dump, dispose: () => Promise.resolve() };

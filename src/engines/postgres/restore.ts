@@ -101,6 +101,7 @@ export async function restorePostgres(
     repo: ctx.repo,
     snapshot: request.snapshot,
     spool: spoolsFor(endpoint, target.jobs),
+    threads: target.threads,
     precheck: plan.inPlace || plan.keepAs !== undefined,
     tempDirectory: ctx.tempDirectory,
     logger: ctx.logger,

@@ -19,5 +19,7 @@ export interface PostgresTarget {
   readonly exec?: readonly string[];
   /** Parallel pg_restore jobs. */
   readonly jobs: number;
+  /** Worker threads that hash and compress the dump. */
+  readonly threads: number;
   readonly chunking?: Readonly<ChunkerParams>;
 }

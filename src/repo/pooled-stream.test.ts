@@ -1,0 +1,134 @@
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { seeded } from "../../test/helpers/repo.js";
+import { makeTempDir, removeTempDirs } from "../../test/helpers/temp-dir.js";
+import { LocalBackend } from "./backends/local.js";
+import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
+import { verifiedChunks } from "./entry-content.js";
+import { storeStreamPooled } from "./pooled-stream.js";
+import { Repository } from "./repository.js";
+import type { FileEntry } from "./snapshot.js";
+import { SnapshotWriter, type StoredData } from "./snapshot-writer.js";
+import { StorePool } from "./store-pool.js";
+
+let dir: string;
+let pool: StorePool;
+beforeEach(async () => {
+  dir = await makeTempDir("prs-pooled-stream-");
+  pool = new StorePool(2, 3);
+});
+afterEach(async () => {
+  await pool.close();
+  await removeTempDirs();
+});
+
+/** A dump-like stream: incompressible runs, text, and zeros, in pipe-sized pieces. */
+const DATA = Buffer.concat([
+  seeded("a", 3 << 20),
+  Buffer.from("COPY public.documents (id, body) FROM stdin;\n1\tsome text\n".repeat(150_000)),
+  Buffer.alloc(5 << 20),
+  seeded("b", (1 << 20) + 12_345),
+]);
+
+async function* pieces(data: Buffer, size = 65_536): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield await Promise.resolve(data.subarray(i, i + size));
+}
+
+async function openRepo(name: string): Promise<Repository> {
+  return (await Repository.init(new LocalBackend(path.join(dir, name)))).repo;
+}
+
+/** Stores `source` as the one entry of a new snapshot, through the pool or on this thread. */
+async function snapshot(
+  repo: Repository,
+  source: AsyncIterable<Buffer>,
+  how: "pooled" | "main",
+  chunker: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
+): Promise<{ stored: StoredData; storedBytes: number; entry: FileEntry }> {
+  const writer = new SnapshotWriter(repo, { target: "db", type: "postgres", chunker });
+  const stored =
+    how === "pooled"
+      ? await storeStreamPooled(writer, pool, source, writer.chunkerParams)
+      : await writer.storeStream(source, { wholeHash: false });
+  const entry: FileEntry = {
+    path: "dump",
+    type: "file",
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    mtimeNs: "1",
+    ...stored,
+  };
+  await writer.addEntry(entry);
+  const manifest = await writer.commit({ sourceBytes: stored.size, metadata: {} });
+  return { stored, storedBytes: manifest.storedBytes, entry };
+}
+
+async function readBack(repo: Repository, entry: FileEntry): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of verifiedChunks(repo.chunks, entry)) parts.push(Buffer.from(part));
+  return Buffer.concat(parts);
+}
+
+describe("storeStreamPooled", () => {
+  for (const [name, chunker] of [
+    ["large chunks (objects)", DEFAULT_CHUNKER_PARAMS],
+    ["small chunks (packed frames)", { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 }],
+  ] as const) {
+    it(`stores the same chunks as storeStream and reads back byte-exact: ${name}`, async () => {
+      const pooledRepo = await openRepo(`pooled-${chunker.avgSize}`);
+      const mainRepo = await openRepo(`main-${chunker.avgSize}`);
+      const pooled = await snapshot(pooledRepo, pieces(DATA, 50_000), "pooled", chunker);
+      const main = await snapshot(mainRepo, pieces(DATA), "main", chunker);
+
+      expect(pooled.stored.size).toBe(DATA.length);
+      expect(pooled.stored.chunks.length).toBeGreaterThan(4);
+      expect(pooled.stored.chunks).toEqual(main.stored.chunks);
+      expect((await readBack(pooledRepo, pooled.entry)).equals(DATA)).toBe(true);
+      // Compressed like the main thread's copy: within a few percent (frames may be cut differently).
+      expect(Math.abs(pooled.storedBytes - main.storedBytes)).toBeLessThan(main.storedBytes * 0.05);
+      expect(pooled.storedBytes).toBeLessThan(DATA.length * 0.8);
+    });
+  }
+
+  it("stores nothing new for an unchanged stream, and only the changed chunks otherwise", async () => {
+    const repo = await openRepo("repo");
+    const first = await snapshot(repo, pieces(DATA), "pooled");
+    const again = await snapshot(repo, pieces(DATA), "pooled");
+    expect(again.stored.chunks).toEqual(first.stored.chunks);
+    // Only the entry list (a few hundred bytes) is new.
+    expect(again.storedBytes).toBeLessThan(4096);
+
+    const changed = Buffer.from(DATA);
+    changed.write("a change in the last table", DATA.length - 300_000);
+    const third = await snapshot(repo, pieces(changed), "pooled");
+    const before = new Set(first.stored.chunks);
+    expect(third.stored.chunks.filter((id) => !before.has(id)).length).toBeLessThanOrEqual(2);
+    expect((await readBack(repo, third.entry)).equals(changed)).toBe(true);
+  });
+
+  it("handles an empty stream and one shorter than a chunk", async () => {
+    const repo = await openRepo("repo");
+    const empty = await snapshot(repo, pieces(Buffer.alloc(0)), "pooled");
+    expect(empty.stored).toEqual({ chunks: [], size: 0 });
+    const tiny = Buffer.from("-- a tiny dump\n");
+    const small = await snapshot(repo, pieces(tiny), "pooled");
+    expect(small.stored.chunks).toHaveLength(1);
+    expect((await readBack(repo, small.entry)).equals(tiny)).toBe(true);
+  });
+
+  it("fails with the source's error and leaves the pool usable", async () => {
+    const repo = await openRepo("repo");
+    const writer = new SnapshotWriter(repo, { target: "db", type: "postgres" });
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield* pieces(DATA.subarray(0, 9 << 20));
+      throw new Error("pg_dump went away");
+    }
+    await expect(storeStreamPooled(writer, pool, broken(), writer.chunkerParams)).rejects.toThrow(
+      "pg_dump went away",
+    );
+    // The pool is still usable for the next backup.
+    const next = await snapshot(repo, pieces(DATA), "pooled");
+    expect((await readBack(repo, next.entry)).equals(DATA)).toBe(true);
+  });
+});

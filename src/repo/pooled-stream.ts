@@ -10,12 +10,14 @@ const JOBS_PER_THREAD = 2;
 
 /**
  * Stores a byte stream (a database dump on a pipe) with worker threads doing the work:
- * this thread only finds the chunk boundaries and copies whole chunks into jobs of about
- * JOB_BYTES, which move to a worker that hashes them; once this thread has claimed the new
- * chunks the worker compresses those. Chunks land in the snapshot in stream order, exactly
- * as `SnapshotWriter.storeStream` stores them. Keeping this thread free of hashing and
- * compression keeps the producer's pipe drained, so that it never waits on us while a core
- * is free. Needs a repository with packs (`writer.packed`).
+ * this thread only finds the chunk boundaries and copies whole chunks, about JOB_BYTES at
+ * a time, into a slab of memory shared with the workers; a worker hashes them in place
+ * and, once this thread has claimed the new chunks, compresses those. Chunks land in the
+ * snapshot in stream order, exactly as `SnapshotWriter.storeStream` stores them. Keeping
+ * this thread free of hashing and compression keeps the producer's pipe drained, so that
+ * it does not wait on us while a core is free. The slabs are allocated once, one per job
+ * in flight: memory stays fixed however long the stream, and no job's bytes are garbage
+ * to collect. Needs a repository with packs (`writer.packed`).
  */
 export async function storeStreamPooled(
   writer: SnapshotWriter,
@@ -24,7 +26,12 @@ export async function storeStreamPooled(
   params: ChunkerParams,
 ): Promise<StoredData> {
   const chunker = new Chunker(params);
-  const jobs = new OrderedJobs(writer, pool.threads * JOBS_PER_THREAD);
+  const limit = pool.threads * JOBS_PER_THREAD;
+  const jobs = new OrderedJobs(writer, limit);
+  // One slab per job in flight and one being filled. A job is under JOB_BYTES of chunks,
+  // plus the one chunk (at most maxSize) that reached it.
+  const slabs = new Slabs(limit + 1, JOB_BYTES + params.maxSize);
+  pool.shareSlabs(slabs.all);
   const pending = new PendingBytes();
   let sizes: number[] = [];
   let ready = 0;
@@ -33,14 +40,20 @@ export async function storeStreamPooled(
   const submit = async (): Promise<void> => {
     if (sizes.length === 0) return;
     const jobSizes = sizes;
-    const bytes = pending.take(ready);
+    const length = ready;
     sizes = [];
     ready = 0;
+    // Copied at once: the pipe's buffers then die young, which is cheap to collect.
+    const slab = await slabs.acquire();
+    slabs.fill(slab, pending.take(length));
     await jobs.submit(async () => {
-      const job = pool.job();
-      const read = await pool.read(job, [{ bytes }], jobSizes, [bytes.buffer as ArrayBuffer]);
-      const encoded = await encodeClaimed(pool, writer, job, read);
-      return { ids: read.ids, encoded };
+      try {
+        const job = pool.job();
+        const read = await pool.read(job, [{ slab, position: 0, length }], jobSizes);
+        return { ids: read.ids, encoded: await encodeClaimed(pool, writer, job, read) };
+      } finally {
+        slabs.release(slab);
+      }
     });
   };
 
@@ -51,8 +64,8 @@ export async function storeStreamPooled(
       for (const cut of chunker.pushSizes(input)) {
         sizes.push(cut);
         ready += cut;
+        if (ready >= JOB_BYTES) await submit();
       }
-      if (ready >= JOB_BYTES) await submit();
     }
     const last = chunker.finishSize();
     if (last > 0) {
@@ -69,6 +82,42 @@ export async function storeStreamPooled(
   }
 }
 
+/** Fixed buffers shared with the worker threads, each holding one job's bytes at a time. */
+class Slabs {
+  readonly all: SharedArrayBuffer[];
+  readonly #free: number[];
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(count: number, bytes: number) {
+    this.all = Array.from({ length: count }, () => new SharedArrayBuffer(bytes));
+    this.#free = this.all.map((_, i) => i);
+  }
+
+  /** A free slab, once one is. */
+  async acquire(): Promise<number> {
+    for (;;) {
+      const slab = this.#free.pop();
+      if (slab !== undefined) return slab;
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+  }
+
+  /** Copies `parts` to the start of `slab`. */
+  fill(slab: number, parts: Uint8Array[]): void {
+    // Buffer#copy is a plain memmove; TypedArray#set into shared memory copies far slower.
+    const into = Buffer.from(this.all[slab]!);
+    let at = 0;
+    for (const part of parts) {
+      at += Buffer.from(part.buffer, part.byteOffset, part.byteLength).copy(into, at);
+    }
+  }
+
+  release(slab: number): void {
+    this.#free.push(slab);
+    this.#waiting.shift()?.();
+  }
+}
+
 /** Bytes received and not yet in a job, as the buffers they came in. */
 class PendingBytes {
   #buffers: Uint8Array[] = [];
@@ -77,19 +126,15 @@ class PendingBytes {
     this.#buffers.push(buf);
   }
 
-  /**
-   * The first `length` bytes, copied into a buffer of their own, to be moved to a worker.
-   * (Reusing job buffers that workers handed back made this thread's garbage collection
-   * three times as frequent: each buffer received counts as newly allocated memory.)
-   */
-  take(length: number): Uint8Array {
-    const out = new Uint8Array(length);
-    let at = 0;
-    while (at < length) {
+  /** The first `length` bytes, as views of the buffers they came in (to be copied at once). */
+  take(length: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let taken = 0;
+    while (taken < length) {
       const head = this.#buffers[0]!;
-      const n = Math.min(head.length, length - at);
-      out.set(n === head.length ? head : head.subarray(0, n), at);
-      at += n;
+      const n = Math.min(head.length, length - taken);
+      out.push(n === head.length ? head : head.subarray(0, n));
+      taken += n;
       if (n === head.length) this.#buffers.shift();
       else this.#buffers[0] = head.subarray(n);
     }

@@ -5,8 +5,20 @@ import type { ChunkerParams } from "./chunker.js";
 import { PACKED_CHUNK_MAX } from "./pack-format.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
 
-/** A piece of a job's bytes as a worker gets it: bytes, or a range of a descriptor the main thread opened. */
-export type WirePiece = { bytes: Uint8Array } | { fd: number; position: number; length: number };
+/**
+ * A piece of a job's bytes as a worker gets it: bytes, a range of a descriptor the main
+ * thread opened, or a range of one of the shared slabs (`StorePool.shareSlabs`).
+ */
+export type WirePiece =
+  | { bytes: Uint8Array }
+  | { fd: number; position: number; length: number }
+  | { slab: number; position: number; length: number };
+
+/** Sent to every worker once: memory the main thread fills with jobs' bytes (see pooled-stream.ts). */
+export interface SlabsNote {
+  t: "slabs";
+  slabs: SharedArrayBuffer[];
+}
 
 /** `true`: a new chunk to store; `false`: already stored; or the basis to store it against. */
 export type ChunkDecision = boolean | { ref: string; base: Uint8Array };
@@ -62,7 +74,7 @@ export class FileReadError extends Error {
  * its bytes until told which chunks are new, and then encodes those.
  */
 export class StorePool {
-  readonly #pool: WorkerPool<ToWorker, FromWorker>;
+  readonly #pool: WorkerPool<ToWorker, FromWorker, SlabsNote>;
   readonly #owner = new Map<number, number>();
   #jobs = 0;
 
@@ -84,12 +96,17 @@ export class StorePool {
     return this.#jobs++;
   }
 
+  /** Reads and hashes a job's chunks (of `sizes` bytes each, made of `pieces`). */
+  read(job: number, pieces: WirePiece[], sizes: number[]): Promise<ReadJob> {
+    return this.#read({ t: "read", job, pieces, sizes });
+  }
+
   /**
-   * Reads and hashes a job's chunks (of `sizes` bytes each, made of `pieces`). Buffers in
-   * `transfer` move to the worker instead of being copied (they are unusable here after).
+   * Shares `slabs` with every worker, for `{ slab }` pieces: a slab's bytes must stay
+   * unchanged from the read of a job using them until its encode is answered.
    */
-  read(job: number, pieces: WirePiece[], sizes: number[], transfer?: ArrayBuffer[]): Promise<ReadJob> {
-    return this.#read({ t: "read", job, pieces, sizes }, transfer);
+  shareSlabs(slabs: SharedArrayBuffer[]): void {
+    for (let worker = 0; worker < this.threads; worker++) this.#pool.post(worker, { t: "slabs", slabs });
   }
 
   /**
@@ -120,11 +137,8 @@ export class StorePool {
     return this.#pool.close();
   }
 
-  async #read(
-    message: Extract<ToWorker, { t: "read" | "readFile" }>,
-    transfer?: ArrayBuffer[],
-  ): Promise<ReadJob> {
-    const sent = this.#pool.send(message, transfer ? { transfer } : {});
+  async #read(message: Extract<ToWorker, { t: "read" | "readFile" }>): Promise<ReadJob> {
+    const sent = this.#pool.send(message);
     this.#owner.set(message.job, sent.worker);
     const reply = await sent.reply;
     if (reply.t !== "read") {

@@ -5,7 +5,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "./chunker.js";
 import { FrameEncoder, isWorthDelta, objectBody } from "./frame-encoder.js";
 import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
-import type { EncodedJob, FromWorker, ToWorker, WirePiece } from "./store-pool.js";
+import type { EncodedJob, FromWorker, SlabsNote, ToWorker, WirePiece } from "./store-pool.js";
 
 /**
  * A worker thread of a backup (store-pool.ts): reads a job's bytes — pieces of files the
@@ -18,19 +18,21 @@ import type { EncodedJob, FromWorker, ToWorker, WirePiece } from "./store-pool.j
 const { level } = workerData as { level: number };
 const encoder = new FrameEncoder(level);
 const port = parentPort!;
-/** Read jobs waiting for their decisions; `moved`: their bytes came from the main thread whole. */
-const held = new Map<number, { data: Buffer; sizes: number[]; ids: string[]; moved: boolean }>();
+/** Read jobs waiting for their decisions; `shared`: their bytes are in a shared slab, not ours to reuse. */
+const held = new Map<number, { data: Buffer; sizes: number[]; ids: string[]; shared: boolean }>();
+let slabs: SharedArrayBuffer[] = [];
 
-port.on("message", (message: ToWorker) => {
+port.on("message", (message: ToWorker | SlabsNote) => {
+  if (message.t === "slabs") {
+    slabs = message.slabs;
+    return;
+  }
   try {
     if (message.t === "encode") {
       const job = held.get(message.job)!;
       held.delete(message.job);
       const encoded = encode(job, message.decisions, message.targets);
-      // Everything sent back is a copy, so the bytes are free again. Bytes the main thread
-      // moved here are dropped: handing them back for reuse made its garbage collection
-      // three times as frequent.
-      if (!job.moved) recycle(job.data);
+      if (!job.shared) recycle(job.data); // everything sent back is a copy
       const bodies = [
         ...encoded.frames.map((f) => f.body),
         ...encoded.objects.flatMap((o) => ("body" in o ? [o.body] : [])),
@@ -42,17 +44,17 @@ port.on("message", (message: ToWorker) => {
       );
       return;
     }
-    const { data, sizes, moved } =
+    const { data, sizes, shared } =
       message.t === "read"
         ? { ...readPieces(message.pieces, message.sizes), sizes: message.sizes }
-        : { ...readAndCut(message.path, message.limit, message.chunker), moved: false };
+        : { ...readAndCut(message.path, message.limit, message.chunker), shared: false };
     const ids: string[] = [];
     let at = 0;
     for (const size of sizes) {
       ids.push(sha256(data.subarray(at, at + size)));
       at += size;
     }
-    held.set(message.job, { data, sizes, ids, moved });
+    held.set(message.job, { data, sizes, ids, shared });
     // A one-chunk file's hash is its chunk's id: no second pass.
     const whole = message.t === "readFile" ? (ids.length === 1 ? ids[0] : sha256(data)) : undefined;
     post({
@@ -79,21 +81,22 @@ function sha256(data: Uint8Array): string {
 
 /**
  * The job's bytes, in order; a file that shrank since it was planned reads as zeros past
- * its end. A job whose bytes the main thread moved here whole (a stream's) uses them as
- * they are (`moved`).
+ * its end. A job whose bytes are one range of a shared slab (a stream's) is read in place.
  */
-function readPieces(pieces: WirePiece[], sizes: number[]): { data: Buffer; moved: boolean } {
+function readPieces(pieces: WirePiece[], sizes: number[]): { data: Buffer; shared: boolean } {
   const total = sizes.reduce((a, b) => a + b, 0);
   const only = pieces.length === 1 ? pieces[0]! : undefined;
-  if (only && "bytes" in only && only.bytes.byteLength === total && only.bytes.byteOffset === 0) {
-    return { data: Buffer.from(only.bytes.buffer, 0, total), moved: true };
+  if (only && "slab" in only && only.length === total) {
+    return { data: Buffer.from(slabs[only.slab]!, only.position, total), shared: true };
   }
   const data = buffer(total);
   let at = 0;
   for (const piece of pieces) {
-    if ("bytes" in piece) {
-      data.set(piece.bytes, at);
-      at += piece.bytes.length;
+    if ("bytes" in piece || "slab" in piece) {
+      const bytes =
+        "bytes" in piece ? piece.bytes : new Uint8Array(slabs[piece.slab]!, piece.position, piece.length);
+      data.set(bytes, at);
+      at += bytes.length;
       continue;
     }
     const done = readFullySync(piece.fd, data, at, piece.length, piece.position);
@@ -102,7 +105,7 @@ function readPieces(pieces: WirePiece[], sizes: number[]): { data: Buffer; moved
     if (done < piece.length) data.fill(0, at + done, at + piece.length);
     at += piece.length;
   }
-  return { data, moved: false };
+  return { data, shared: false };
 }
 
 /** A file's bytes (at most `limit`) and its content-defined chunks' sizes. */

@@ -14,11 +14,12 @@ export type WirePiece =
   | { fd: number; position: number; length: number }
   | { slab: number; position: number; length: number };
 
-/** Sent to every worker once: memory the main thread fills with jobs' bytes (see pooled-stream.ts). */
-export interface SlabsNote {
-  t: "slabs";
-  slabs: SharedArrayBuffer[];
-}
+/**
+ * Messages without a reply: `slabs`, sent to every worker once, is memory the main thread
+ * fills with jobs' bytes (see pooled-stream.ts); `drop` frees a read job none of whose chunks
+ * is new.
+ */
+export type StoreNote = { t: "slabs"; slabs: SharedArrayBuffer[] } | { t: "drop"; job: number };
 
 /** `true`: a new chunk to store; `false`: already stored; or the basis to store it against. */
 export type ChunkDecision = boolean | { ref: string; base: Uint8Array };
@@ -74,7 +75,7 @@ export class FileReadError extends Error {
  * its bytes until told which chunks are new, and then encodes those.
  */
 export class StorePool {
-  readonly #pool: WorkerPool<ToWorker, FromWorker, SlabsNote>;
+  readonly #pool: WorkerPool<ToWorker, FromWorker, StoreNote>;
   readonly #owner = new Map<number, number>();
   #jobs = 0;
 
@@ -128,6 +129,11 @@ export class StorePool {
   ): Promise<EncodedJob> {
     const worker = this.#owner.get(job)!;
     this.#owner.delete(job);
+    // Nothing to encode (an unchanged stretch): no round trip for it.
+    if (decisions.every((d) => d === false)) {
+      this.#pool.post(worker, { t: "drop", job });
+      return { frames: [], objects: [], refs: [] };
+    }
     const reply = await this.#pool.send({ t: "encode", job, decisions, targets }, { worker }).reply;
     if (reply.t !== "encoded") throw failure(reply);
     return reply.encoded;

@@ -5,7 +5,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Chunker } from "./chunker.js";
 import { FrameEncoder, isWorthDelta, objectBody } from "./frame-encoder.js";
 import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
-import type { EncodedJob, FromWorker, SlabsNote, ToWorker, WirePiece } from "./store-pool.js";
+import type { EncodedJob, FromWorker, StoreNote, ToWorker, WirePiece } from "./store-pool.js";
 
 /**
  * A worker thread of a backup (store-pool.ts): reads a job's bytes — pieces of files the
@@ -22,9 +22,15 @@ const port = parentPort!;
 const held = new Map<number, { data: Buffer; sizes: number[]; ids: string[]; shared: boolean }>();
 let slabs: SharedArrayBuffer[] = [];
 
-port.on("message", (message: ToWorker | SlabsNote) => {
+port.on("message", (message: ToWorker | StoreNote) => {
   if (message.t === "slabs") {
     slabs = message.slabs;
+    return;
+  }
+  if (message.t === "drop") {
+    const job = held.get(message.job)!;
+    held.delete(message.job);
+    if (!job.shared) recycle(job.data);
     return;
   }
   try {

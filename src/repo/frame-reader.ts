@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync } from "node:fs";
 import path from "node:path";
 // The low-level binding decodes into a given buffer (the Decompressor class allocates one per call).
 import binding from "zstd-napi/binding.js";
-import { chunkKey } from "./chunk-id.js";
+import { chunkId, chunkKey } from "./chunk-id.js";
 import { OBJECT_RAW, OBJECT_ZSTD } from "./frame-encoder.js";
 import type { FrameRef } from "./pack-catalog.js";
 import { packKey } from "./pack-format.js";
@@ -74,7 +73,7 @@ export class FrameReader {
   checkChunks(frame: Buffer, chunks: readonly [string, number, number][], ref: WireRef | undefined): void {
     for (const [id, start, size] of chunks) {
       const data = frame.subarray(start, start + size);
-      if (data.length !== size || sha256(data) !== id) throw this.damaged(id, ref);
+      if (data.length !== size || chunkId(data) !== id) throw this.damaged(id, ref);
     }
   }
 
@@ -84,7 +83,7 @@ export class FrameReader {
    */
   object(id: string, output: (size: number) => Buffer): Buffer {
     const data = this.#decodeObject(id, output);
-    if (sha256(data) !== id) throw this.damaged(id, undefined);
+    if (chunkId(data) !== id) throw this.damaged(id, undefined);
     return data;
   }
 
@@ -123,7 +122,7 @@ export class FrameReader {
 
   /** The damage to name when chunk `id` does not match its id: its dictionary's, if that is the damaged one. */
   damaged(id: string, ref: WireRef | undefined): FrameDamage {
-    if (ref && sha256(this.#dictionary(ref)) !== ref.id) {
+    if (ref && chunkId(this.#dictionary(ref)) !== ref.id) {
       return new FrameDamage(
         `chunk ${id} cannot be decoded: chunk ${ref.id} is damaged: its content does not match its hash`,
       );
@@ -211,8 +210,4 @@ function frameSize(body: Buffer): number {
   const size = getFrameContentSize(body);
   if (size === null) throw new Error("the frame does not declare its size");
   return size;
-}
-
-export function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
 }

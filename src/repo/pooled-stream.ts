@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 import { OrderedJobs } from "./ordered-jobs.js";
 import type { SnapshotWriter, StoredData } from "./snapshot-writer.js";
-import { encodeClaimed, type StorePool } from "./store-pool.js";
+import { encodeClaimed, encodedNothing, noneEncoded, type StorePool } from "./store-pool.js";
 
 /** Bytes of whole chunks per job: large enough that messages between threads cost little. */
 const JOB_BYTES = 4 * 1024 * 1024;
@@ -16,9 +16,9 @@ const JOBS_PER_THREAD = 2;
  * and, once this thread has claimed the new chunks, compresses those. Chunks land in the
  * snapshot in stream order, exactly as `SnapshotWriter.storeStream` stores them. Keeping
  * this thread free of hashing and compression keeps the producer's pipe drained, so that
- * it does not wait on us while a core is free. The slabs are allocated once, one per job
- * in flight: memory stays fixed however long the stream, and no job's bytes are garbage
- * to collect. In an unchanged stretch this thread hashes the chunks itself (see submit),
+ * it does not wait on us while a core is free. The slabs are allocated once (one per job
+ * in flight, and one being filled): memory stays fixed however long the stream, and no
+ * job's bytes are garbage to collect. In an unchanged stretch this thread hashes the chunks itself (see submit),
  * which for a daily dump of mostly the same data costs less than the copies and messages.
  * Needs a repository with packs (`writer.packed`).
  */
@@ -56,7 +56,7 @@ export async function storeStreamPooled(
     if (unchanged) {
       const ids = hashChunks(parts, jobSizes);
       if (await writer.hasChunks(ids)) {
-        await jobs.submit(() => Promise.resolve({ ids, encoded: { frames: [], objects: [], refs: [] } }));
+        await jobs.submit(() => Promise.resolve({ ids, encoded: noneEncoded() }));
         return;
       }
       unchanged = false;
@@ -69,7 +69,7 @@ export async function storeStreamPooled(
         const job = pool.job();
         const read = await pool.read(job, [{ slab, position: 0, length }], jobSizes);
         const encoded = await encodeClaimed(pool, writer, job, read);
-        if (encoded.frames.length + encoded.objects.length + encoded.refs.length === 0) unchanged = true;
+        if (encodedNothing(encoded)) unchanged = true;
         return { ids: read.ids, encoded };
       } finally {
         slabs.release(slab);

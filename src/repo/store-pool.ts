@@ -39,6 +39,16 @@ export interface EncodedJob {
   refs: { id: string; size: number; body: Uint8Array; ref: string }[];
 }
 
+/** A job with no new chunk: nothing to add to the snapshot. */
+export function noneEncoded(): EncodedJob {
+  return { frames: [], objects: [], refs: [] };
+}
+
+/** True when a job encoded nothing (all its chunks were stored already). */
+export function encodedNothing(job: EncodedJob): boolean {
+  return job.frames.length === 0 && job.objects.length === 0 && job.refs.length === 0;
+}
+
 /** What a read tells: the chunks' ids and sizes, and for a file its length and SHA-256. */
 export interface ReadJob {
   ids: string[];
@@ -132,7 +142,7 @@ export class StorePool {
     // Nothing to encode (an unchanged stretch): no round trip for it.
     if (decisions.every((d) => d === false)) {
       this.#pool.post(worker, { t: "drop", job });
-      return { frames: [], objects: [], refs: [] };
+      return noneEncoded();
     }
     const reply = await this.#pool.send({ t: "encode", job, decisions, targets }, { worker }).reply;
     if (reply.t !== "encoded") throw failure(reply);

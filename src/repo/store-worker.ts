@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { FILE_MODE, readFullySync, writeFullySync } from "../util/fs.js";
 import { parentPort, workerData } from "node:worker_threads";
+import { chunkId } from "./chunk-id.js";
 import { Chunker } from "./chunker.js";
 import { FrameEncoder, isWorthDelta, objectBody } from "./frame-encoder.js";
 import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
@@ -57,12 +57,12 @@ port.on("message", (message: ToWorker | StoreNote) => {
     const ids: string[] = [];
     let at = 0;
     for (const size of sizes) {
-      ids.push(sha256(data.subarray(at, at + size)));
+      ids.push(chunkId(data.subarray(at, at + size)));
       at += size;
     }
     held.set(message.job, { data, sizes, ids, shared });
     // A one-chunk file's hash is its chunk's id: no second pass.
-    const whole = message.t === "readFile" ? (ids.length === 1 ? ids[0] : sha256(data)) : undefined;
+    const whole = message.t === "readFile" ? (ids.length === 1 ? ids[0] : chunkId(data)) : undefined;
     post({
       t: "read",
       job: message.job,
@@ -79,10 +79,6 @@ port.on("message", (message: ToWorker | StoreNote) => {
 
 function post(message: FromWorker): void {
   port.postMessage(message);
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
 }
 
 /**

@@ -68,6 +68,8 @@ export interface Backend {
   deferredTemp?(key: string): Promise<string>;
   /** Takes a file written to a path from `deferredTemp` as a deferred put of `key`. */
   adoptDeferred?(key: string, temp: string): void;
+  /** Takes a file written to a path from `deferredTemp` as object `key` now, durably (a put). */
+  adopt?(key: string, temp: string): Promise<void>;
   /** Free bytes where the repository lives, when the backend can tell. */
   freeBytes(): Promise<number | undefined>;
 }

@@ -1,3 +1,5 @@
+import fs from "node:fs/promises";
+import { writeFully } from "../util/fs.js";
 import type { Backend } from "./backend.js";
 import {
   encodePackIndex,
@@ -164,4 +166,33 @@ export async function putPack(
   await backend.put(packIndexKey(sealed.id), indexBody, { deferred: true });
   const indexSize = indexBody.length;
   return { bytes: sealed.bytes + indexSize, indexSize };
+}
+
+/**
+ * Ends a pack file another thread wrote (see worker-packs.ts): appends the trailer, has the
+ * backend take the file as the pack (durably), then writes the index as putPack does.
+ * `frameBytes` is where the index says the frames end, which the file must match.
+ */
+export async function adoptPackFile(
+  backend: Backend,
+  temp: string,
+  frameBytes: number,
+  index: PackIndex,
+): Promise<{ bytes: number; size: number; indexSize: number }> {
+  const trailer = packTrailer(index);
+  const handle = await fs.open(temp, "r+");
+  try {
+    const { size } = await handle.stat();
+    if (size !== frameBytes) {
+      throw new Error(`internal: pack ${index.pack} has ${size} bytes of frames, its index ${frameBytes}`);
+    }
+    await writeFully(handle, trailer, frameBytes);
+  } finally {
+    await handle.close();
+  }
+  await backend.adopt!(packKey(index.pack), temp);
+  const indexBody = encodePackIndex(index);
+  await backend.put(packIndexKey(index.pack), indexBody, { deferred: true });
+  const size = frameBytes + trailer.length;
+  return { bytes: size + indexBody.length, size, indexSize: indexBody.length };
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
 import os from "node:os";
 import { toPrsBackupError } from "../errors.js";
 import { Budget } from "../util/concurrency.js";
@@ -7,11 +8,12 @@ import { dataLength } from "./backend.js";
 import { chunkId, chunkKey, objectBody } from "./chunk-store.js";
 import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import { isWorthDelta } from "./frame-encoder.js";
-import { PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
-import { PACK_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
+import { adoptPackFile, PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
+import { PACK_TARGET_BYTES, PACKED_CHUNK_MAX, packKey } from "./pack-format.js";
 import type { Repository } from "./repository.js";
 import type { EncodedJob } from "./store-pool.js";
 import { newSnapshotId } from "./snapshot-store.js";
+import { WorkerPacks, workerPackIndex, type PackTarget, type WorkerPack } from "./worker-packs.js";
 import type { Entry, SnapshotManifest, SnapshotProblem, SnapshotStatus, TargetType } from "./snapshot.js";
 
 /** The entry list dedups best with small chunks: an unchanged subtree gives identical chunks. */
@@ -25,6 +27,12 @@ const WRITE_CONCURRENCY = 8;
  * RSS from about 210 to 308 MB; more in flight does not make a slow disk faster.
  */
 const WRITE_BYTES_IN_FLIGHT = 2 * PACK_TARGET_BYTES;
+/**
+ * A worker thread's last pack smaller than this part of a full one is merged into the
+ * entry list's pack at commit, so that a small backup (configuration files) adds one pack
+ * rather than one per thread and one for the entries.
+ */
+const MERGE_BELOW_PART = 0.25;
 /** Chunks of one stream stored at once (their writes overlap with the next chunks' work). */
 const CHUNKS_AHEAD = 4;
 
@@ -49,6 +57,8 @@ export interface SnapshotWriterOptions {
   parent?: string;
   chunker?: ChunkerParams;
   clock?: () => Date;
+  /** Size at which packs the worker threads write are sealed (tests make it small). */
+  packTargetBytes?: number;
 }
 
 export interface CommitOptions {
@@ -81,6 +91,9 @@ export class SnapshotWriter {
   #entryCount = 0;
   /** Small chunks collect here; undefined for a format-1 repository (one object per chunk). */
   readonly #packs: PackBuilder | undefined;
+  /** Packs the worker threads write themselves; undefined where the backend cannot adopt files. */
+  readonly #workerPacks: WorkerPacks | undefined;
+  readonly #mergeBelow: number;
   #failure: Error | undefined;
   #storedBytes = 0;
   #newChunks = 0;
@@ -93,6 +106,12 @@ export class SnapshotWriter {
     this.startTime = (options.clock ?? (() => new Date()))();
     this.#packs =
       repo.header.version >= 2 ? new PackBuilder((plain) => repo.chunks.encodeFrame(plain)) : undefined;
+    const { backend } = repo;
+    this.#mergeBelow = (options.packTargetBytes ?? PACK_TARGET_BYTES) * MERGE_BELOW_PART;
+    this.#workerPacks =
+      this.#packs && backend.deferredTemp && backend.adopt
+        ? new WorkerPacks((id) => backend.deferredTemp!(packKey(id)), options.packTargetBytes)
+        : undefined;
   }
 
   /** Bytes of new chunks written so far. */
@@ -293,6 +312,12 @@ export class SnapshotWriter {
   async #addEncoded(job: EncodedJob): Promise<void> {
     const packs = this.#packs;
     if (!packs) throw new Error("addEncoded needs a repository with packs (format 2)");
+    if (job.written) {
+      if (!this.#workerPacks) throw new Error("internal: frames written to a pack that was not given");
+      this.#deltaChunks += job.written.frames.filter((f) => f.encoding === "zstd-ref").length;
+      const full = this.#workerPacks.record(job.written);
+      if (full) await this.#sealWorkerPack(full);
+    }
     const sealed = [
       ...job.frames.map((f) => packs.addFrame(f.encoding, f.body, f.chunks)),
       ...job.refs.map((r) => packs.addRef(r.id, r.size, r.body, r.ref)),
@@ -325,6 +350,15 @@ export class SnapshotWriter {
     return this.#repo.backend.deferredTemp?.(chunkKey(id));
   }
 
+  /**
+   * The pack worker thread `worker` is to append a job's frames to, or undefined when the
+   * frames must come back here (a backend that cannot adopt files). The encode's reply must
+   * then be given to addEncoded.
+   */
+  async workerPack(worker: number): Promise<PackTarget | undefined> {
+    return this.#workerPacks?.reserve(worker);
+  }
+
   /** Stores one chunk unless present; returns its id once the write is queued. */
   async storeChunk(data: Buffer, deltaCandidate?: string): Promise<string> {
     this.#throwIfFailed();
@@ -349,6 +383,34 @@ export class SnapshotWriter {
       this.#repo.chunks.markStored(id);
     });
     return id;
+  }
+
+  /** Seals a pack a worker thread wrote (trailer, sync, name, index); its chunks then count as stored. */
+  async #sealWorkerPack(pack: WorkerPack): Promise<void> {
+    const temp = await pack.temp;
+    await this.#track(pack.bytes, async () => {
+      const index = workerPackIndex(pack);
+      const { bytes, size, indexSize } = await adoptPackFile(this.#repo.backend, temp, pack.bytes, index);
+      this.#storedBytes += bytes;
+      this.#newChunks += pack.chunkCount;
+      await this.#repo.chunks.addPack({ id: pack.id, index, size, indexSize });
+    });
+  }
+
+  /**
+   * Moves the frames of a worker's small last pack into the pack this thread fills (the
+   * entry list's): a small backup then writes one pack, not one per worker thread.
+   */
+  async #mergeWorkerPack(pack: WorkerPack): Promise<void> {
+    const temp = await pack.temp;
+    const body = await fs.readFile(temp);
+    for (const frame of workerPackIndex(pack).frames) {
+      const bytes = body.subarray(frame.offset, frame.offset + frame.length);
+      if (bytes.length !== frame.length) throw new Error(`internal: pack ${pack.id} ends inside a frame`);
+      const sealed = this.#packs!.addFrame(frame.encoding, bytes, frame.chunks, frame.ref);
+      if (sealed) await this.#writePack(sealed);
+    }
+    await fs.rm(temp);
   }
 
   /** Writes a full pack; its chunks count as stored once it is written. */
@@ -430,6 +492,11 @@ export class SnapshotWriter {
     await this.#flushEntries();
     const last = this.#entryChunker.finish();
     if (last) this.#entryChunks.push(await this.storeChunk(last));
+    this.#throwIfFailed();
+    for (const pack of this.#workerPacks?.finish() ?? []) {
+      if (pack.bytes < this.#mergeBelow) await this.#mergeWorkerPack(pack);
+      else await this.#sealWorkerPack(pack);
+    }
     const sealed = this.#packs?.finish();
     if (sealed) await this.#writePack(sealed);
     await this.drain();

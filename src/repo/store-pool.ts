@@ -4,6 +4,7 @@ import { workerScriptUrl } from "../util/worker-url.js";
 import type { ChunkerParams } from "./chunker.js";
 import { PACKED_CHUNK_MAX } from "./pack-format.js";
 import type { SnapshotWriter } from "./snapshot-writer.js";
+import type { PackTarget, WrittenFrames } from "./worker-packs.js";
 
 /**
  * A piece of a job's bytes as a worker gets it: bytes, a range of a descriptor the main
@@ -37,6 +38,11 @@ export interface EncodedJob {
   ))[];
   /** Changed chunks stored as `zstd-ref` bodies against `ref`. */
   refs: { id: string; size: number; body: Uint8Array; ref: string }[];
+  /**
+   * With a pack given to the encode: the frames (and `zstd-ref` frames) the worker appended
+   * to that pack's file instead of sending back; `frames` and `refs` are then empty.
+   */
+  written?: WrittenFrames;
 }
 
 /** A job with no new chunk: nothing to add to the snapshot. */
@@ -46,7 +52,12 @@ export function noneEncoded(): EncodedJob {
 
 /** True when a job encoded nothing (all its chunks were stored already). */
 export function encodedNothing(job: EncodedJob): boolean {
-  return job.frames.length === 0 && job.objects.length === 0 && job.refs.length === 0;
+  return (
+    job.frames.length === 0 &&
+    job.objects.length === 0 &&
+    job.refs.length === 0 &&
+    (job.written?.frames.length ?? 0) === 0
+  );
 }
 
 /** What a read tells: the chunks' ids and sizes, and for a file its length and SHA-256. */
@@ -61,7 +72,13 @@ export interface ReadJob {
 export type ToWorker =
   | { t: "read"; job: number; pieces: WirePiece[]; sizes: number[] }
   | { t: "readFile"; job: number; path: string; limit: number; chunker: ChunkerParams }
-  | { t: "encode"; job: number; decisions: ChunkDecision[]; targets: (string | undefined)[] };
+  | {
+      t: "encode";
+      job: number;
+      decisions: ChunkDecision[];
+      targets: (string | undefined)[];
+      pack?: PackTarget;
+    };
 
 export type FromWorker =
   | ({ t: "read"; job: number } & ReadJob)
@@ -128,23 +145,33 @@ export class StorePool {
     return this.#read({ t: "readFile", job, path, limit, chunker });
   }
 
+  /** The worker thread holding a read job's bytes (until its encode). */
+  workerOf(job: number): number {
+    const worker = this.#owner.get(job);
+    if (worker === undefined) throw new Error(`internal: job ${job} is not held by a worker`);
+    return worker;
+  }
+
   /**
    * Encodes a read job's chunks as decided (one decision per chunk) and frees its bytes. A
-   * new large chunk with a file in `targets` (at its index) is written there by the worker.
+   * new large chunk with a file in `targets` (at its index) is written there by the worker;
+   * with `pack`, so are the frames (see EncodedJob.written).
    */
   async encode(
     job: number,
     decisions: ChunkDecision[],
     targets: (string | undefined)[] = [],
+    pack?: PackTarget,
   ): Promise<EncodedJob> {
-    const worker = this.#owner.get(job)!;
+    const worker = this.workerOf(job);
     this.#owner.delete(job);
     // Nothing to encode (an unchanged stretch): no round trip for it.
-    if (decisions.every((d) => d === false)) {
+    if (decisions.every((d) => d === false) && !pack) {
       this.#pool.post(worker, { t: "drop", job });
       return noneEncoded();
     }
-    const reply = await this.#pool.send({ t: "encode", job, decisions, targets }, { worker }).reply;
+    const request: ToWorker = { t: "encode", job, decisions, targets, ...(pack ? { pack } : {}) };
+    const reply = await this.#pool.send(request, { worker }).reply;
     if (reply.t !== "encoded") throw failure(reply);
     return reply.encoded;
   }
@@ -184,6 +211,7 @@ export async function encodeClaimed(
   try {
     const decisions: ChunkDecision[] = [];
     const targets: (string | undefined)[] = [];
+    let framed = false;
     for (const [i, id] of read.ids.entries()) {
       const claimed = await writer.claimChunk(id);
       const candidate = claimed ? basis?.(i) : undefined;
@@ -193,8 +221,11 @@ export async function encodeClaimed(
       decisions.push(found ? { ref: found.ref, base: new Uint8Array(found.base) } : claimed);
       const large = claimed && !found && read.sizes[i]! >= PACKED_CHUNK_MAX;
       targets.push(large ? await writer.objectTarget(id) : undefined);
+      framed ||= claimed && !large;
     }
-    return await pool.encode(job, decisions, targets);
+    // Frames go into a pack the worker writes itself, where the repository allows it.
+    const pack = framed ? await writer.workerPack(pool.workerOf(job)) : undefined;
+    return await pool.encode(job, decisions, targets, pack);
   } catch (err) {
     writer.fail(err);
     throw err;

@@ -1,11 +1,12 @@
-import { closeSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
 import { FILE_MODE, readFullySync, writeFullySync } from "../util/fs.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { chunkId } from "./chunk-id.js";
 import { Chunker } from "./chunker.js";
 import { FrameEncoder, isWorthDelta, objectBody } from "./frame-encoder.js";
-import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX } from "./pack-format.js";
+import { FRAME_TARGET_BYTES, PACKED_CHUNK_MAX, type FrameEncoding, type PackFrame } from "./pack-format.js";
 import type { EncodedJob, FromWorker, StoreNote, ToWorker, WirePiece } from "./store-pool.js";
+import type { PackTarget } from "./worker-packs.js";
 
 /**
  * A worker thread of a backup (store-pool.ts): reads a job's bytes — pieces of files the
@@ -37,7 +38,7 @@ port.on("message", (message: ToWorker | StoreNote) => {
     if (message.t === "encode") {
       const job = held.get(message.job)!;
       held.delete(message.job);
-      const encoded = encode(job, message.decisions, message.targets);
+      const encoded = encode(job, message.decisions, message.targets, message.pack);
       if (!job.shared) recycle(job.data); // everything sent back is a copy
       const bodies = [
         ...encoded.frames.map((f) => f.body),
@@ -152,53 +153,100 @@ function recycle(data: Buffer): void {
 /**
  * Compresses the chunks the main thread marked new (`true`) or gave a delta basis: small
  * ones into frames of consecutive chunks (sealed at FRAME_TARGET_BYTES, as PackBuilder
- * seals them), large ones each on its own.
+ * seals them), large ones each on its own. With `pack`, frames are appended to its file
+ * here and only their places go back (see worker-packs.ts).
  */
 function encode(
   job: { data: Buffer; sizes: number[]; ids: string[] },
   decisions: (boolean | { ref: string; base: Uint8Array })[],
   targets: (string | undefined)[],
+  pack: PackTarget | undefined,
 ): EncodedJob {
   const out: EncodedJob = { frames: [], objects: [], refs: [] };
-  let plain: Buffer[] = [];
-  let chunks: [string, number][] = [];
-  let bytes = 0;
-  const seal = (): void => {
-    if (chunks.length === 0) return;
-    const { encoding, body } = encoder.encodeFrame(plain.length === 1 ? plain[0]! : Buffer.concat(plain));
-    out.frames.push({ encoding, body: exact(body), chunks });
-    plain = [];
-    chunks = [];
-    bytes = 0;
-  };
-  let at = 0;
-  job.sizes.forEach((size, i) => {
-    const data = job.data.subarray(at, at + size);
-    at += size;
-    const decision = decisions[i];
-    const id = job.ids[i]!;
-    if (!decision) return;
-    if (decision !== true) {
-      const body = encoder.encodeRef(data, decision.base);
-      if (isWorthDelta(body.length, size)) {
-        out.refs.push({ id, size, body: exact(body), ref: decision.ref });
+  const appender = pack ? new PackAppender(pack) : undefined;
+  try {
+    let plain: Buffer[] = [];
+    let chunks: [string, number][] = [];
+    let bytes = 0;
+    const seal = (): void => {
+      if (chunks.length === 0) return;
+      const { encoding, body } = encoder.encodeFrame(plain.length === 1 ? plain[0]! : Buffer.concat(plain));
+      if (appender) appender.append(encoding, body, chunks);
+      else out.frames.push({ encoding, body: exact(body), chunks });
+      plain = [];
+      chunks = [];
+      bytes = 0;
+    };
+    let at = 0;
+    job.sizes.forEach((size, i) => {
+      const data = job.data.subarray(at, at + size);
+      at += size;
+      const decision = decisions[i];
+      const id = job.ids[i]!;
+      if (!decision) return;
+      if (decision !== true) {
+        const body = encoder.encodeRef(data, decision.base);
+        if (isWorthDelta(body.length, size)) {
+          if (appender) appender.append("zstd-ref", body, [[id, size]], decision.ref);
+          else out.refs.push({ id, size, body: exact(body), ref: decision.ref });
+          return;
+        }
+      }
+      if (size >= PACKED_CHUNK_MAX) {
+        const { encoding, body } = encoder.encodeFrame(data);
+        const temp = targets[i];
+        if (temp) out.objects.push({ id, temp, bytes: writeObject(temp, encoding, body) });
+        else out.objects.push({ id, encoding, body: exact(body) });
         return;
       }
-    }
-    if (size >= PACKED_CHUNK_MAX) {
-      const { encoding, body } = encoder.encodeFrame(data);
-      const temp = targets[i];
-      if (temp) out.objects.push({ id, temp, bytes: writeObject(temp, encoding, body) });
-      else out.objects.push({ id, encoding, body: exact(body) });
-      return;
-    }
-    plain.push(data);
-    chunks.push([id, size]);
-    bytes += size;
-    if (bytes >= FRAME_TARGET_BYTES) seal();
-  });
-  seal();
+      plain.push(data);
+      chunks.push([id, size]);
+      bytes += size;
+      if (bytes >= FRAME_TARGET_BYTES) seal();
+    });
+    seal();
+  } finally {
+    appender?.close();
+  }
+  if (appender) out.written = { pack: pack!.id, frames: appender.frames };
   return out;
+}
+
+/**
+ * Appends a job's frames to a pack's file, opened at the first frame (created by the
+ * first job of the pack) and closed at the end of the job. The file's length says where
+ * the next frame goes: this thread is the only one writing it.
+ */
+class PackAppender {
+  readonly frames: PackFrame[] = [];
+  readonly #temp: string;
+  #fd: number | undefined;
+  #offset = 0;
+
+  constructor(pack: PackTarget) {
+    this.#temp = pack.temp;
+  }
+
+  append(encoding: FrameEncoding, body: Uint8Array, chunks: [string, number][], ref?: string): void {
+    if (this.#fd === undefined) {
+      this.#fd = openSync(this.#temp, "a", FILE_MODE);
+      this.#offset = fstatSync(this.#fd).size;
+    }
+    writeFullySync(this.#fd, body);
+    this.frames.push({
+      offset: this.#offset,
+      length: body.length,
+      encoding,
+      ...(ref ? { ref } : {}),
+      chunks,
+    });
+    this.#offset += body.length;
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
 }
 
 /**

@@ -94,6 +94,19 @@ export class LocalBackend implements Backend {
     this.#deferred.push({ temp, file: this.#pathOf(key) });
   }
 
+  async adopt(key: string, temp: string): Promise<void> {
+    const file = this.#pathOf(key);
+    await this.#ensureParent(file);
+    const handle = await fs.open(temp, "r");
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, file);
+    this.#dirtyDirs.add(path.dirname(file));
+  }
+
   async get(key: string): Promise<Buffer> {
     try {
       return await fs.readFile(this.#pathOf(key));

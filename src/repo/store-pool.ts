@@ -134,7 +134,7 @@ export class StorePool {
    * unchanged from the read of a job using them until its encode is answered.
    */
   shareSlabs(slabs: SharedArrayBuffer[]): void {
-    for (let worker = 0; worker < this.threads; worker++) this.#pool.post(worker, { t: "slabs", slabs });
+    this.#pool.broadcast({ t: "slabs", slabs });
   }
 
   /**

@@ -1,10 +1,14 @@
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { seeded } from "../../test/helpers/repo.js";
+import { seeded, tempFiles } from "../../test/helpers/repo.js";
 import { makeTempDir, removeTempDirs } from "../../test/helpers/temp-dir.js";
+import type { Backend } from "./backend.js";
 import { LocalBackend } from "./backends/local.js";
 import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import { verifiedChunks } from "./entry-content.js";
+import { rebuildIndex } from "./pack-catalog.js";
+import { decodePackIndex, packIndexKey, packKey } from "./pack-format.js";
 import { storeStreamPooled } from "./pooled-stream.js";
 import { Repository } from "./repository.js";
 import type { FileEntry } from "./snapshot.js";
@@ -34,8 +38,11 @@ async function* pieces(data: Buffer, size = 65_536): AsyncGenerator<Buffer> {
   for (let i = 0; i < data.length; i += size) yield await Promise.resolve(data.subarray(i, i + size));
 }
 
-async function openRepo(name: string): Promise<Repository> {
-  return (await Repository.init(new LocalBackend(path.join(dir, name)))).repo;
+async function openRepo(
+  name: string,
+  backend: Backend = new LocalBackend(path.join(dir, name)),
+): Promise<Repository> {
+  return (await Repository.init(backend)).repo;
 }
 
 /** Stores `source` as the one entry of a new snapshot, through the pool or on this thread. */
@@ -44,8 +51,14 @@ async function snapshot(
   source: AsyncIterable<Buffer>,
   how: "pooled" | "main",
   chunker: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
+  packTargetBytes?: number,
 ): Promise<{ stored: StoredData; storedBytes: number; entry: FileEntry }> {
-  const writer = new SnapshotWriter(repo, { target: "db", type: "postgres", chunker });
+  const writer = new SnapshotWriter(repo, {
+    target: "db",
+    type: "postgres",
+    chunker,
+    ...(packTargetBytes ? { packTargetBytes } : {}),
+  });
   const stored =
     how === "pooled"
       ? await storeStreamPooled(writer, pool, source, writer.chunkerParams)
@@ -139,5 +152,82 @@ describe("storeStreamPooled", () => {
     // The pool is still usable for the next backup.
     const next = await snapshot(repo, pieces(DATA), "pooled");
     expect((await readBack(repo, next.entry)).equals(DATA)).toBe(true);
+  });
+});
+
+describe("packs written by the worker threads", () => {
+  /**
+   * Small chunks (all framed) and small packs: each job (4 MiB of a stream) fills a pack,
+   * so packs are sealed while the stream goes on.
+   */
+  const SMALL_CHUNKS = { minSize: 16 * 1024, avgSize: 64 * 1024, maxSize: 256 * 1024 };
+  const PACK_BYTES = 512 * 1024;
+  const BIG = Buffer.concat([
+    seeded("w", 12 << 20),
+    Buffer.from("INSERT INTO documents VALUES (1, 'text');\n".repeat(60_000)),
+    seeded("v", 4 << 20),
+  ]);
+
+  const store = (repo: Repository, data: Buffer) =>
+    snapshot(repo, pieces(data, 40_000), "pooled", SMALL_CHUNKS, PACK_BYTES);
+
+  async function packIds(repo: Repository): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const key of repo.backend.listKeys("packs/")) ids.push(key.slice(key.lastIndexOf("/") + 1));
+    return ids;
+  }
+
+  it("are complete packs: read back byte-exact, each trailer matching its index", async () => {
+    const repo = await openRepo("repo");
+    const { entry } = await store(repo, BIG);
+    expect((await readBack(repo, entry)).equals(BIG)).toBe(true);
+    const ids = await packIds(repo);
+    // 18 MB in 4 MiB jobs, a pack each.
+    expect(ids.length).toBeGreaterThanOrEqual(4);
+    for (const id of ids) {
+      const body = await readFile(path.join(dir, "repo", ...packKey(id).split("/")));
+      // The index rebuilt from the pack's own trailer and frames is the one written beside it.
+      const rebuilt = await rebuildIndex(repo.backend, id, body.length);
+      const written = decodePackIndex(await repo.backend.get(packIndexKey(id)), id);
+      expect(rebuilt.frames.length).toBeGreaterThan(0);
+      expect(rebuilt).toEqual(written);
+      // Frames back to back from the start, then the trailer: nothing lost or overwritten.
+      let end = 0;
+      for (const f of written.frames) {
+        expect(f.offset).toBe(end);
+        end = f.offset + f.length;
+      }
+      expect(body.subarray(body.length - 8).toString("latin1")).toBe("PRSPACK1");
+    }
+    expect(await tempFiles(path.join(dir, "repo"), "packs")).toEqual([]);
+  });
+
+  it("of a small backup are merged into one pack with the entry list", async () => {
+    // Text first: a frame whose first bytes do not compress is stored raw (FrameEncoder's sample).
+    const small = Buffer.concat([Buffer.from("a line of text\n".repeat(20_000)), seeded("s", 60_000)]);
+    const repo = await openRepo("small");
+    const { entry } = await store(repo, small);
+    expect(entry.chunks.length).toBeGreaterThanOrEqual(3);
+    expect(await packIds(repo)).toHaveLength(1);
+    expect((await readBack(repo, entry)).equals(small)).toBe(true);
+    expect(await tempFiles(path.join(dir, "small"), "packs")).toEqual([]);
+  });
+
+  it("match what a backend that cannot adopt files stores from frames sent back", async () => {
+    const local = new LocalBackend(path.join(dir, "plain"));
+    // The same local directory without adopt: frames come back to this thread to be packed.
+    const plain = new Proxy(local, {
+      get: (target, name) => {
+        if (name === "adopt") return undefined;
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const viaWorkers = await store(await openRepo("workers"), BIG);
+    const plainRepo = await openRepo("plain", plain);
+    const viaMain = await store(plainRepo, BIG);
+    expect(viaMain.entry.chunks).toEqual(viaWorkers.entry.chunks);
+    expect((await readBack(plainRepo, viaMain.entry)).equals(BIG)).toBe(true);
+    expect(Math.abs(viaMain.storedBytes - viaWorkers.storedBytes)).toBeLessThan(viaMain.storedBytes * 0.05);
   });
 });

@@ -22,7 +22,7 @@ afterEach(async () => {
 
 describe("WorkerPool", () => {
   it("starts a worker thread only when it is given work, and the least busy one first", async () => {
-    pool = new WorkerPool(ECHO, 2, undefined, "test") as Pool;
+    pool = new WorkerPool(ECHO, 2, undefined, "test");
     expect(pool.threads).toBe(2);
     expect(pool.started).toBe(0);
     const first = pool.send({ job: 1 });
@@ -36,7 +36,7 @@ describe("WorkerPool", () => {
   });
 
   it("gives a broadcast note to the workers running and, first of all, to those started later", async () => {
-    pool = new WorkerPool(ECHO, 2, undefined, "test") as Pool;
+    pool = new WorkerPool(ECHO, 2, undefined, "test");
     expect((await pool.send({ job: 1 }, { worker: 0 }).reply).notes).toEqual([]);
     pool.broadcast({ note: "slabs" });
     expect(pool.started).toBe(1);

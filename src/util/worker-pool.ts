@@ -68,7 +68,7 @@ export class WorkerPool<Request extends { job: number }, Reply extends { job: nu
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#slots.map((slot) => slot?.worker.terminate()));
+    await Promise.all(this.#slots.flatMap((slot) => (slot ? [slot.worker.terminate()] : [])));
   }
 
   #slot(index: number): Slot {

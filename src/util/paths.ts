@@ -6,16 +6,21 @@ import path from "node:path";
  * entries in this order, so a new walk can be merged with its parent's entries in one pass.
  */
 export function comparePaths(a: string, b: string): number {
-  const pa = a.split("/");
-  const pb = b.split("/");
-  const n = Math.min(pa.length, pb.length);
+  // Component by component is the same as character by character with "/" below every
+  // other character and the end below "/": no split, which a re-snapshot did twice per file.
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = pa[i]!;
-    const y = pb[i]!;
-    if (x !== y) return x < y ? -1 : 1;
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x < y ? -1 : 1;
   }
-  return pa.length - pb.length;
+  return a.length - b.length;
 }
+
+const SLASH = 0x2f;
 
 /** Sorts and de-duplicates root paths, dropping any root that lies inside another. */
 export function normalizeRoots(roots: readonly string[]): string[] {

@@ -142,16 +142,43 @@ function baseOf(item: WalkItem): Omit<Entry, "type"> {
   };
 }
 
+/**
+ * A file's entry. Spelled out rather than spread from parts: an unchanged re-snapshot makes
+ * one per file, and its keys' order is the entry list's bytes (unchanged files must give
+ * unchanged entry chunks).
+ */
+function fileEntry(
+  base: Omit<Entry, "type">,
+  identity: { size: number; ino: string; ctimeNs: string },
+  chunks: string[],
+  sha256: string | undefined,
+): FileEntry {
+  const entry: FileEntry = {
+    path: base.path,
+    mode: base.mode,
+    uid: base.uid,
+    gid: base.gid,
+    mtimeNs: base.mtimeNs,
+    type: "file",
+    size: identity.size,
+    ino: identity.ino,
+    ctimeNs: identity.ctimeNs,
+    chunks,
+  };
+  if (sha256 !== undefined) entry.sha256 = sha256;
+  return entry;
+}
+
 async function toEntry(item: WalkItem, previous: Entry | undefined, storing: Storing): Promise<Entry> {
   const { writer, counters } = storing;
   const { stat } = item;
-  if (stat.isDirectory()) return { ...baseOf(item), type: "dir" };
-  if (stat.isSymbolicLink())
-    return { ...baseOf(item), type: "symlink", target: await fs.readlink(item.path) };
+  const base = baseOf(item);
+  if (stat.isDirectory()) return { ...base, type: "dir" };
+  if (stat.isSymbolicLink()) return { ...base, type: "symlink", target: await fs.readlink(item.path) };
   const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
-  if (previous && isUnchanged(previous, item, identity) && (await writer.hasChunks(previous.chunks))) {
+  if (previous && isUnchanged(previous, base, identity) && (await writer.hasChunks(previous.chunks))) {
     counters.reusedFiles += 1;
-    return { ...baseOf(item), type: "file", ...identity, chunks: previous.chunks, sha256: previous.sha256 };
+    return fileEntry(base, identity, previous.chunks, previous.sha256);
   }
   await storing.reads.acquire(1);
   let stored: StoredData;
@@ -162,25 +189,18 @@ async function toEntry(item: WalkItem, previous: Entry | undefined, storing: Sto
   }
   counters.readFiles += 1;
   counters.readBytes += stored.size;
-  return {
-    ...baseOf(item),
-    type: "file",
-    ...identity,
-    size: stored.size,
-    chunks: stored.chunks,
-    sha256: stored.sha256,
-  };
+  return fileEntry(base, { ...identity, size: stored.size }, stored.chunks, stored.sha256);
 }
 
 function isUnchanged(
   previous: Entry,
-  item: WalkItem,
+  base: Omit<Entry, "type">,
   identity: { size: number; ino: string; ctimeNs: string },
 ): previous is FileEntry {
   return (
     previous.type === "file" &&
     previous.size === identity.size &&
-    previous.mtimeNs === item.stat.mtimeNs.toString() &&
+    previous.mtimeNs === base.mtimeNs &&
     previous.ctimeNs === identity.ctimeNs &&
     previous.ino === identity.ino
   );

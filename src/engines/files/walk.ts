@@ -40,6 +40,10 @@ function matcher(patterns: readonly string[] | undefined): ((p: string) => boole
  * comparePaths order. Excluded directories are skipped whole; include patterns select
  * files and symlinks (directories are always walked). Sockets, FIFOs and devices are
  * skipped with a warning: they hold no data to restore.
+ *
+ * One generator with a stack of open directories, not one generator per directory: an
+ * item yielded from a nested generator passes through every level above it, a promise
+ * each, which made the walk of a deep tree a third of an unchanged re-snapshot's time.
  */
 export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> {
   const isExcluded = matcher(options.exclude);
@@ -56,60 +60,84 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
     if (statMs > slowStatMs) slow = true;
     return result;
   };
+  /** Directories being walked, innermost last. */
+  const open: OpenDirectory[] = [];
 
-  async function* visit(
-    p: string,
-    statResult: BigIntStats | Error,
-    rootDev: bigint,
-    isRoot: boolean,
-  ): AsyncGenerator<WalkItem> {
+  /** What an entry yields, if anything; a directory to descend into goes onto `open`. */
+  async function take(p: string, statResult: BigIntStats | Error, rootDev: bigint, isRoot: boolean) {
     if (statResult instanceof Error) {
       options.onProblem(p, describeError(statResult));
-      return;
+      return undefined;
     }
     const stat = statResult;
     if (stat.isFile() || stat.isSymbolicLink()) {
-      if (isRoot || !isIncluded || isIncluded(p)) yield { path: p, stat };
-      return;
+      return isRoot || !isIncluded || isIncluded(p) ? { path: p, stat } : undefined;
     }
     if (!stat.isDirectory()) {
       options.logger.warn(
         `skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`,
       );
-      return;
+      return undefined;
     }
-    yield { path: p, stat };
-    if (options.oneFileSystem && stat.dev !== rootDev) return;
-    let names: string[];
-    try {
-      names = await fs.readdir(p);
-    } catch (err) {
-      options.onProblem(p, `cannot list directory: ${describeError(err)}`);
-      return;
+    if (!options.oneFileSystem || stat.dev === rootDev) {
+      let names: string[] | undefined;
+      try {
+        names = await fs.readdir(p);
+      } catch (err) {
+        options.onProblem(p, `cannot list directory: ${describeError(err)}`);
+      }
+      if (names) {
+        names.sort();
+        const children = names
+          .map((name) => (p === "/" ? `/${name}` : `${p}/${name}`))
+          .filter((c) => !isExcluded?.(c));
+        open.push({ children, next: 0, rootDev, batch: [], batchStart: 0 });
+      }
     }
-    names.sort();
-    const children = names
-      .map((name) => (p === "/" ? `/${name}` : `${p}/${name}`))
-      .filter((c) => !isExcluded?.(c));
-    let i = 0;
-    // From the inode cache, a blocking lstat takes microseconds, and a promise round trip
-    // per entry costs more CPU than the walk's own work (a re-snapshot of 20,000 unchanged
-    // files ran about 12% faster). When lstat has to wait for the disk, a batch of siblings at
-    // once through the thread pool keeps the disk busy instead.
-    for (; i < children.length && !slow; i++) {
-      yield* visit(children[i]!, timedLstat(children[i]!), rootDev, false);
-    }
-    for (; i < children.length; i += STAT_BATCH) {
-      const batch = children.slice(i, i + STAT_BATCH);
-      const stats = await Promise.all(batch.map((c) => lstatOrError(c)));
-      for (const [j, child] of batch.entries()) yield* visit(child, stats[j]!, rootDev, false);
-    }
+    return { path: p, stat };
   }
 
   for (const root of options.roots) {
     const rootStat = await lstatOrError(root);
-    yield* visit(path.resolve(root), rootStat, rootStat instanceof Error ? 0n : rootStat.dev, true);
+    const rootDev = rootStat instanceof Error ? 0n : rootStat.dev;
+    const first = await take(path.resolve(root), rootStat, rootDev, true);
+    if (first) yield first;
+    while (open.length > 0) {
+      const dir = open[open.length - 1]!;
+      if (dir.next >= dir.children.length) {
+        open.pop();
+        continue;
+      }
+      const i = dir.next++;
+      const child = dir.children[i]!;
+      // From the inode cache, a blocking lstat takes microseconds, and a promise round trip
+      // per entry costs more CPU than the walk's own work (a re-snapshot of 20,000 unchanged
+      // files ran about 12% faster). When lstat has to wait for the disk, a batch of siblings
+      // at once through the thread pool keeps the disk busy instead.
+      let stat: BigIntStats | Error;
+      if (!slow) stat = timedLstat(child);
+      else {
+        if (i >= dir.batchStart + dir.batch.length || i < dir.batchStart) {
+          dir.batchStart = i;
+          dir.batch = await Promise.all(dir.children.slice(i, i + STAT_BATCH).map((c) => lstatOrError(c)));
+        }
+        stat = dir.batch[i - dir.batchStart]!;
+      }
+      // Taken before its children are pushed: a directory comes before what it holds.
+      const item = await take(child, stat, dir.rootDev, false);
+      if (item) yield item;
+    }
   }
+}
+
+/** A directory being walked: its children's paths (sorted, not excluded) and where the walk is. */
+interface OpenDirectory {
+  children: string[];
+  next: number;
+  rootDev: bigint;
+  /** lstat results of children from batchStart on (slow mode). */
+  batch: (BigIntStats | Error)[];
+  batchStart: number;
 }
 
 const STAT_BATCH = 64;

@@ -103,22 +103,28 @@ async function backupTarget(ctx: OpContext, repo: Repository, target: TargetConf
     const progress = createProgress({ label: `backup ${target.name}`, logger: ctx.logger, tty: ctx.tty });
     ctx.logger.info(`${target.name}: backing up${parent ? ` (parent ${parent.id})` : ""}`);
     const signal = target.timeoutSeconds ? AbortSignal.timeout(target.timeoutSeconds * 1000) : undefined;
-    const result = await engine
-      .backup(target, { ...base, progress, writer, parent, signal })
-      .catch((err: unknown) => {
-        if (!signal?.aborted) throw err;
-        throw new OperationError(
-          "E_TIMEOUT",
-          `target "${target.name}": backup ran longer than timeoutSeconds (${target.timeoutSeconds}s) and was stopped; no snapshot was written`,
-          { retryable: true, cause: err },
-        );
+    let manifest: SnapshotManifest;
+    try {
+      const result = await engine
+        .backup(target, { ...base, progress, writer, parent, signal })
+        .catch((err: unknown) => {
+          if (!signal?.aborted) throw err;
+          throw new OperationError(
+            "E_TIMEOUT",
+            `target "${target.name}": backup ran longer than timeoutSeconds (${target.timeoutSeconds}s) and was stopped; no snapshot was written`,
+            { retryable: true, cause: err },
+          );
+        });
+      progress.done();
+      manifest = await writer.commit({
+        sourceBytes: result.sourceBytes,
+        metadata: result.metadata,
+        status: result.status,
       });
-    progress.done();
-    const manifest = await writer.commit({
-      sourceBytes: result.sourceBytes,
-      metadata: result.metadata,
-      status: result.status,
-    });
+    } catch (err) {
+      await writer.abandon().catch(() => undefined);
+      throw err;
+    }
     const seconds = (Date.parse(manifest.endTime) - Date.parse(manifest.startTime)) / 1000;
     ctx.logger.info(
       `${target.name}: snapshot ${manifest.id} ${manifest.status}: ${formatBytes(manifest.sourceBytes)} source, ${formatBytes(manifest.storedBytes)} added, ${formatDuration(seconds)}`,

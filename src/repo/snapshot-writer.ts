@@ -522,6 +522,15 @@ export class SnapshotWriter {
     return manifest;
   }
 
+  /**
+   * Removes what a failed backup wrote that nothing will ever use: the packs its worker
+   * threads were filling (tens of megabytes, which on a full disk the next run needs back).
+   * Call once the engine has stopped, never for a committed snapshot.
+   */
+  async abandon(): Promise<void> {
+    for (const temp of (await this.#workerPacks?.abandon()) ?? []) await fs.rm(temp, { force: true });
+  }
+
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
   }

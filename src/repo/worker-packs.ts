@@ -89,6 +89,15 @@ export class WorkerPacks {
     return done;
   }
 
+  /** Gives up every pack not sealed (the backup failed); returns their files, to be removed. */
+  async abandon(): Promise<string[]> {
+    const packs = [...this.#unsealed.values()];
+    this.#unsealed.clear();
+    this.#filling.clear();
+    const temps = await Promise.all(packs.map((p) => p.temp.catch(() => undefined)));
+    return temps.filter((t): t is string => t !== undefined);
+  }
+
   #takeIfDone(pack: WorkerPack, filling: boolean): WorkerPack | undefined {
     if (filling || pack.reserved > 0) return undefined;
     this.#unsealed.delete(pack.id);

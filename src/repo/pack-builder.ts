@@ -159,13 +159,18 @@ export async function putPack(
   backend: Backend,
   sealed: SealedPack,
 ): Promise<{ bytes: number; indexSize: number }> {
-  const indexBody = encodePackIndex(sealed.index);
   // The pack is made durable now (while the backup goes on), not in the commit's one sync:
   // a few large files cost little to fsync one by one, and the commit then waits for less.
   await backend.put(packKey(sealed.id), sealed.body);
-  await backend.put(packIndexKey(sealed.id), indexBody, { deferred: true });
-  const indexSize = indexBody.length;
+  const indexSize = await putPackIndex(backend, sealed.index);
   return { bytes: sealed.bytes + indexSize, indexSize };
+}
+
+/** Writes a pack's index object (deferred: visible at the next flush, after its pack); returns its size. */
+async function putPackIndex(backend: Backend, index: PackIndex): Promise<number> {
+  const body = encodePackIndex(index);
+  await backend.put(packIndexKey(index.pack), body, { deferred: true });
+  return body.length;
 }
 
 /**
@@ -191,8 +196,7 @@ export async function adoptPackFile(
     await handle.close();
   }
   await backend.adopt!(packKey(index.pack), temp);
-  const indexBody = encodePackIndex(index);
-  await backend.put(packIndexKey(index.pack), indexBody, { deferred: true });
+  const indexSize = await putPackIndex(backend, index);
   const size = frameBytes + trailer.length;
-  return { bytes: size + indexBody.length, size, indexSize: indexBody.length };
+  return { bytes: size + indexSize, size, indexSize };
 }

@@ -18,8 +18,9 @@ const JOBS_PER_THREAD = 2;
  * this thread free of hashing and compression keeps the producer's pipe drained, so that
  * it does not wait on us while a core is free. The slabs are allocated once (one per job
  * in flight, and one being filled): memory stays fixed however long the stream, and no
- * job's bytes are garbage to collect. In an unchanged stretch this thread hashes the chunks itself (see submit),
- * which for a daily dump of mostly the same data costs less than the copies and messages.
+ * job's bytes are garbage to collect. In an unchanged stretch this thread hashes the chunks
+ * itself (see submit), which for a daily dump of mostly the same data costs less than the
+ * copies and messages.
  * Needs a repository with packs (`writer.packed`).
  */
 export async function storeStreamPooled(

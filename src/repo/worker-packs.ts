@@ -15,6 +15,8 @@ export interface WrittenFrames {
 /** A pack a worker thread writes, as this thread knows it from the frames recorded. */
 export interface WorkerPack {
   id: string;
+  /** The worker thread that writes it. */
+  worker: number;
   /** The pack's file, named once its folder exists. */
   temp: Promise<string>;
   frames: PackFrame[];
@@ -52,7 +54,7 @@ export class WorkerPacks {
     if (!pack) {
       const id = newPackId();
       // In the map before the first await: a second job for the same worker shares it.
-      pack = { id, temp: this.#tempFor(id), frames: [], bytes: 0, chunkCount: 0, reserved: 0 };
+      pack = { id, worker, temp: this.#tempFor(id), frames: [], bytes: 0, chunkCount: 0, reserved: 0 };
       this.#filling.set(worker, pack);
       this.#unsealed.set(id, pack);
     }
@@ -71,10 +73,10 @@ export class WorkerPacks {
       pack.bytes = Math.max(pack.bytes, frame.offset + frame.length);
       pack.chunkCount += frame.chunks.length;
     }
-    if (pack.bytes >= this.#target) {
-      for (const [worker, filling] of this.#filling) if (filling === pack) this.#filling.delete(worker);
-    }
-    return this.#takeIfDone(pack, [...this.#filling.values()].includes(pack));
+    const filling = this.#filling.get(pack.worker) === pack && pack.bytes < this.#target;
+    // Full: the worker's next job starts a new pack.
+    if (!filling && this.#filling.get(pack.worker) === pack) this.#filling.delete(pack.worker);
+    return this.#takeIfDone(pack, filling);
   }
 
   /** Ends every pack (at commit): those with frames, to be sealed. Every reservation must be recorded. */

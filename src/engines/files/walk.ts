@@ -43,7 +43,7 @@ function matcher(patterns: readonly string[] | undefined): ((p: string) => boole
  *
  * One generator with a stack of open directories, not one generator per directory: an
  * item yielded from a nested generator passes through every level above it, a promise
- * each, which made the walk of a deep tree a third of an unchanged re-snapshot's time.
+ * each (40 MB of the 372 MB an unchanged re-snapshot of the bench tree allocated; 18 MB now).
  */
 export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> {
   const isExcluded = matcher(options.exclude);

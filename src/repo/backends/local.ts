@@ -97,12 +97,7 @@ export class LocalBackend implements Backend {
   async adopt(key: string, temp: string): Promise<void> {
     const file = this.#pathOf(key);
     await this.#ensureParent(file);
-    const handle = await fs.open(temp, "r");
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    await this.#syncData([temp]);
     await fs.rename(temp, file);
     this.#dirtyDirs.add(path.dirname(file));
   }

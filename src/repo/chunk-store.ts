@@ -1,4 +1,4 @@
-import { chunkId, chunkKey } from "./chunk-id.js";
+import { chunkId, chunkKey, isChunkId } from "./chunk-id.js";
 import { Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
@@ -10,7 +10,6 @@ export { objectBody };
 
 export { chunkId, chunkKey };
 
-const ID_PATTERN = /^[0-9a-f]{64}$/;
 /** Decoded frames kept for the next chunk of the same frame (restores and verify read in order). */
 const FRAME_CACHE_SIZE = 16;
 
@@ -59,7 +58,7 @@ export class ChunkStore {
     const known = new Set<string>();
     for await (const key of this.#backend.listKeys("data/")) {
       const id = key.slice(key.lastIndexOf("/") + 1);
-      if (ID_PATTERN.test(id)) known.add(id);
+      if (isChunkId(id)) known.add(id);
     }
     this.#known = known;
     return known;

@@ -289,6 +289,21 @@ describe("PackBuilder", () => {
     expect(JSON.parse(decompress(indexBytes).toString("utf8"))).toEqual(sealed.index);
     expect(decodePackIndex(indexBytes, sealed.id)).toEqual(sealed.index);
     expect(() => decodePackIndex(indexBytes, "f".repeat(32))).toThrow(/not a version-1 pack index/);
+    // A chunk entry that is not [64 hex digits, size] makes the index unreadable (the
+    // catalog then rebuilds it from the pack) rather than entering the chunk table.
+    const [firstId] = sealed.index.frames[0]!.chunks[0]!;
+    for (const entry of [
+      [firstId.toUpperCase(), 1],
+      [firstId, -1],
+      [firstId],
+      ["x", 1],
+      [firstId, 2 ** 32],
+    ]) {
+      const bad = structuredClone(sealed.index) as { frames: { chunks: unknown[] }[] };
+      bad.frames[0]!.chunks[0] = entry;
+      const body = compress(Buffer.from(JSON.stringify(bad)));
+      expect(() => decodePackIndex(body, sealed.id)).toThrow(/malformed frame entry/);
+    }
 
     // The trailer copy, with ids recomputed from the frames, is the same index.
     expect(await rebuildIndex(backend, sealed.id, packBytes.length)).toEqual(sealed.index);

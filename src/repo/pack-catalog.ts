@@ -1,7 +1,8 @@
 import type { Backend, ObjectInfo } from "./backend.js";
 import { forEachLimit } from "../util/concurrency.js";
 import { decompress } from "zstd-napi";
-import { chunkId } from "./chunk-id.js";
+import { chunkId, isChunkId } from "./chunk-id.js";
+import { ChunkTable, type ChunkLocation, type FrameRef } from "./chunk-table.js";
 import {
   decodePackIndex,
   decodePackLayout,
@@ -10,32 +11,17 @@ import {
   packKey,
   TRAILER_FIXED_BYTES,
   TRAILER_MAGIC,
-  type FrameEncoding,
   type PackFrame,
   type PackIndex,
 } from "./pack-format.js";
 
-/** A frame, as a reader needs it. */
-export interface FrameRef {
-  pack: string;
-  offset: number;
-  length: number;
-  encoding: FrameEncoding;
-  /** The dictionary chunk of a `zstd-ref` frame. */
-  ref?: string;
-}
-
-/** Where a packed chunk's plain bytes are: a slice of its frame's decoded bytes. */
-export interface ChunkLocation {
-  frame: FrameRef;
-  start: number;
-  size: number;
-}
+export type { ChunkLocation, FrameRef };
 
 /** A pack present in the repository with a readable index. */
 export interface PackInfo {
   id: string;
-  index: PackIndex;
+  /** Given back from the catalog's chunk table on each read: prune and repairs read it, lookups do not. */
+  readonly index: PackIndex;
   /** Bytes of the pack object. */
   size: number;
   /** Bytes of its index object. */
@@ -51,7 +37,8 @@ export interface PackInfo {
  */
 export class PackCatalog {
   readonly packs = new Map<string, PackInfo>();
-  readonly chunks = new Map<string, ChunkLocation>();
+  /** Each packed chunk's location (the first, when a chunk was stored twice). */
+  readonly chunks = new ChunkTable();
   /**
    * Packs without an index object whose trailer could not be read either: damage, kept
    * (prune never deletes what it cannot account for) and reported.
@@ -103,21 +90,31 @@ export class PackCatalog {
 
   /** Registers a pack (loaded, or just written by this process). */
   add(info: PackInfo): void {
-    this.packs.set(info.id, info);
-    for (const frame of info.index.frames) {
-      const ref: FrameRef = {
-        pack: info.id,
-        offset: frame.offset,
-        length: frame.length,
-        encoding: frame.encoding,
-        ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
-      };
-      let start = 0;
-      for (const [id, size] of frame.chunks) {
-        if (!this.chunks.has(id)) this.chunks.set(id, { frame: ref, start, size });
-        start += size;
-      }
-    }
+    const packNo = this.chunks.addPack(info.index);
+    this.packs.set(info.id, new CatalogPack(info, this.chunks, packNo));
+  }
+}
+
+/** A pack as the catalog keeps it: its index lives in the chunk table, not in objects. */
+class CatalogPack implements PackInfo {
+  readonly id: string;
+  readonly size: number;
+  readonly indexSize: number;
+  readonly modifiedMs?: number;
+  readonly #table: ChunkTable;
+  readonly #packNo: number;
+
+  constructor(info: PackInfo, table: ChunkTable, packNo: number) {
+    this.id = info.id;
+    this.size = info.size;
+    this.indexSize = info.indexSize;
+    if (info.modifiedMs !== undefined) this.modifiedMs = info.modifiedMs;
+    this.#table = table;
+    this.#packNo = packNo;
+  }
+
+  get index(): PackIndex {
+    return this.#table.packIndex(this.#packNo);
   }
 }
 
@@ -180,7 +177,7 @@ async function rebuildIndexFrom(
       // layout instead, and checked on every read like any chunk's.
       const [id] = frame.ids ?? [];
       const [size] = frame.sizes;
-      if (id === undefined || size === undefined || frame.ref === undefined) skippedFrames += 1;
+      if (!isChunkId(id) || size === undefined || !isChunkId(frame.ref)) skippedFrames += 1;
       else
         frames.push({
           offset: frame.offset,

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { compress, decompress } from "zstd-napi";
+import { isChunkId } from "./chunk-id.js";
 
 /**
  * Packs (repository format 2, docs/repository-format.md "Packs"): small chunks are not
@@ -87,12 +88,23 @@ export function decodePackIndex(body: Buffer, expectedPack: string): PackIndex {
       !Number.isSafeInteger(frame.length) ||
       (frame.encoding !== "zstd" && frame.encoding !== "raw" && frame.encoding !== "zstd-ref") ||
       (frame.encoding === "zstd-ref" && (typeof frame.ref !== "string" || frame.chunks.length !== 1)) ||
-      !Array.isArray(frame.chunks)
+      !Array.isArray(frame.chunks) ||
+      frame.offset < 0 ||
+      frame.length < 0 ||
+      !frame.chunks.every(isChunkEntry)
     ) {
       throw new Error("malformed frame entry");
     }
   }
   return index;
+}
+
+function isChunkEntry(entry: unknown): boolean {
+  if (!Array.isArray(entry) || entry.length !== 2) return false;
+  const [id, size] = entry as unknown[];
+  return (
+    isChunkId(id) && Number.isSafeInteger(size) && (size as number) >= 0 && (size as number) <= 0xffffffff
+  );
 }
 
 /** A pack's layout as its trailer keeps it: frames with their chunks' sizes, not their ids. */

@@ -15,6 +15,12 @@ function manifestKey(id: string): string {
   return `snapshots/${id}.json`;
 }
 
+/** An entry of a stored snapshot and the line of the entry list it was read from (no newline). */
+export interface StoredEntry {
+  entry: Entry;
+  line: string;
+}
+
 /**
  * Snapshot manifests, one object each under `snapshots/`. A snapshot exists once its
  * manifest is written (atomically, last); nothing else makes it visible.
@@ -134,6 +140,14 @@ export class SnapshotStore {
 
   /** Streams a snapshot's entries in stored order (sorted by path), each chunk verified. */
   async *entries(manifest: SnapshotManifest): AsyncGenerator<Entry> {
+    for await (const stored of this.storedEntries(manifest)) yield stored.entry;
+  }
+
+  /**
+   * The entries with the JSON line each was read from: a re-snapshot writes an unchanged
+   * file's line again as it was instead of serializing the same entry anew.
+   */
+  async *storedEntries(manifest: SnapshotManifest): AsyncGenerator<StoredEntry> {
     // Lines are cut from the bytes and each decoded alone: decoding a chunk whole and
     // splitting the text made three copies of it (a third of an unchanged re-snapshot's
     // allocations). A newline byte never occurs inside a UTF-8 sequence, so a character
@@ -147,7 +161,8 @@ export class SnapshotStore {
       for (let end = bytes.indexOf(10); end >= 0; end = bytes.indexOf(10, start)) {
         if (end > start) {
           count += 1;
-          yield JSON.parse(bytes.toString("utf8", start, end)) as Entry;
+          const line = bytes.toString("utf8", start, end);
+          yield { entry: JSON.parse(line) as Entry, line };
         }
         start = end + 1;
       }
@@ -155,7 +170,8 @@ export class SnapshotStore {
     }
     if (rest) {
       count += 1;
-      yield JSON.parse(rest.toString("utf8")) as Entry;
+      const line = rest.toString("utf8");
+      yield { entry: JSON.parse(line) as Entry, line };
     }
     if (count !== manifest.entries.count) {
       throw new RepoCorruptError(

@@ -450,9 +450,12 @@ export class SnapshotWriter {
     this.#inflight.add(tracked);
   }
 
-  /** Appends an entry. Entries must come sorted by path (see util/paths comparePaths). */
-  async addEntry(entry: Entry): Promise<void> {
-    const line = `${JSON.stringify(entry)}\n`;
+  /**
+   * Appends an entry. Entries must come sorted by path (see util/paths comparePaths).
+   * `serialized` is the entry's JSON when the caller has it already (a parent's line).
+   */
+  async addEntry(entry: Entry, serialized?: string): Promise<void> {
+    const line = `${serialized ?? JSON.stringify(entry)}\n`;
     this.#entryBatch.push(line);
     this.#entryBatchBytes += line.length;
     this.#entryCount += 1;

@@ -1,5 +1,6 @@
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
+import type { StoredEntry } from "../../repo/snapshot-store.js";
 import type { SnapshotWriter, StoredData } from "../../repo/snapshot-writer.js";
 import { encodeClaimed, StorePool } from "../../repo/store-pool.js";
 import type { Entry, FileEntry } from "../../repo/snapshot.js";
@@ -58,13 +59,13 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     readBytes: 0,
     reusedFiles: 0,
   };
-  const cursor = ctx.parent ? new EntryCursor(ctx.repo.snapshots.entries(ctx.parent)) : undefined;
+  const cursor = ctx.parent ? new EntryCursor(ctx.repo.snapshots.storedEntries(ctx.parent)) : undefined;
   const onProblem = (path: string, message: string): void => {
     logger.warn(`${target.name}: ${path}: ${message}`);
     writer.addProblem({ path, message });
   };
 
-  async function* withParents(): AsyncGenerator<{ item: WalkItem; previous: Entry | undefined }> {
+  async function* withParents(): AsyncGenerator<{ item: WalkItem; previous: StoredEntry | undefined }> {
     const walk = walkTree({
       roots,
       include: target.include,
@@ -101,11 +102,12 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     metadata: { paths: roots, ...counters },
   };
 
-  async function addEntries(entries: AsyncIterable<Entry | undefined>): Promise<void> {
-    for await (const entry of entries) {
+  async function addEntries(entries: AsyncIterable<NewEntry | undefined>): Promise<void> {
+    for await (const made of entries) {
       ctx.signal?.throwIfAborted();
-      if (!entry) continue;
-      await writer.addEntry(entry);
+      if (!made) continue;
+      const { entry } = made;
+      await writer.addEntry(entry, made.line);
       if (entry.type === "file") {
         counters.files += 1;
         counters.bytes += entry.size;
@@ -169,16 +171,27 @@ function fileEntry(
   return entry;
 }
 
-async function toEntry(item: WalkItem, previous: Entry | undefined, storing: Storing): Promise<Entry> {
+/** An entry for the new snapshot, with its line when it is the parent's, unchanged. */
+interface NewEntry {
+  entry: Entry;
+  line?: string;
+}
+
+async function toEntry(item: WalkItem, parent: StoredEntry | undefined, storing: Storing): Promise<NewEntry> {
   const { writer, counters } = storing;
   const { stat } = item;
   const base = baseOf(item);
-  if (stat.isDirectory()) return { ...base, type: "dir" };
-  if (stat.isSymbolicLink()) return { ...base, type: "symlink", target: await fs.readlink(item.path) };
+  if (stat.isDirectory()) return { entry: { ...base, type: "dir" } };
+  if (stat.isSymbolicLink()) {
+    return { entry: { ...base, type: "symlink", target: await fs.readlink(item.path) } };
+  }
   const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
+  const previous = parent?.entry;
   if (previous && isUnchanged(previous, base, identity) && (await writer.hasChunks(previous.chunks))) {
     counters.reusedFiles += 1;
-    return fileEntry(base, identity, previous.chunks, previous.sha256);
+    // The parent's line as it was: no serializing of an entry that is the same again.
+    if (isSameFileEntry(previous, base)) return parent;
+    return { entry: fileEntry(base, identity, previous.chunks, previous.sha256) };
   }
   await storing.reads.acquire(1);
   let stored: StoredData;
@@ -189,7 +202,21 @@ async function toEntry(item: WalkItem, previous: Entry | undefined, storing: Sto
   }
   counters.readFiles += 1;
   counters.readBytes += stored.size;
-  return fileEntry(base, { ...identity, size: stored.size }, stored.chunks, stored.sha256);
+  return { entry: fileEntry(base, { ...identity, size: stored.size }, stored.chunks, stored.sha256) };
+}
+
+/**
+ * True when an unchanged file's parent entry is exactly the entry `fileEntry` would make
+ * now: the same owner and mode, and no field besides those it writes (an entry from an
+ * older version is written anew).
+ */
+function isSameFileEntry(previous: FileEntry, base: Omit<Entry, "type">): boolean {
+  return (
+    previous.mode === base.mode &&
+    previous.uid === base.uid &&
+    previous.gid === base.gid &&
+    Object.keys(previous).length === (previous.sha256 === undefined ? 10 : 11)
+  );
 }
 
 function isUnchanged(

@@ -1,4 +1,4 @@
-import type { Entry } from "../../repo/snapshot.js";
+import type { StoredEntry } from "../../repo/snapshot-store.js";
 import { comparePaths } from "../../util/paths.js";
 
 /**
@@ -6,23 +6,24 @@ import { comparePaths } from "../../util/paths.js";
  * comparePaths, so each lookup only moves forward: one pass, bounded memory.
  */
 export class EntryCursor {
-  readonly #source: AsyncIterator<Entry>;
-  #current: Entry | undefined;
+  readonly #source: AsyncIterator<StoredEntry>;
+  #current: StoredEntry | undefined;
   #started = false;
   #done = false;
 
-  constructor(source: AsyncIterable<Entry>) {
+  constructor(source: AsyncIterable<StoredEntry>) {
     this.#source = source[Symbol.asyncIterator]();
   }
 
   /** The parent's entry for `path`, if any. Calls must come in ascending path order. */
-  async find(path: string): Promise<Entry | undefined> {
+  async find(path: string): Promise<StoredEntry | undefined> {
     if (!this.#started) {
       this.#started = true;
       await this.#advance();
     }
-    while (!this.#done && this.#current && comparePaths(this.#current.path, path) < 0) await this.#advance();
-    return this.#current?.path === path ? this.#current : undefined;
+    while (!this.#done && this.#current && comparePaths(this.#current.entry.path, path) < 0)
+      await this.#advance();
+    return this.#current?.entry.path === path ? this.#current : undefined;
   }
 
   async #advance(): Promise<void> {

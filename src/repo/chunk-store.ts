@@ -54,13 +54,18 @@ export class ChunkStore {
   }
 
   async #loadIndex(): Promise<Set<string>> {
-    await this.packs();
+    // Both listings wait mostly on the disk: side by side, each fills the other's waits.
+    const [, known] = await Promise.all([this.packs(), this.#listChunkObjects()]);
+    this.#known = known;
+    return known;
+  }
+
+  async #listChunkObjects(): Promise<Set<string>> {
     const known = new Set<string>();
     for await (const key of this.#backend.listKeys("data/")) {
       const id = key.slice(key.lastIndexOf("/") + 1);
       if (isChunkId(id)) known.add(id);
     }
-    this.#known = known;
     return known;
   }
 

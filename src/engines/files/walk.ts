@@ -1,5 +1,5 @@
 import { asError } from "../../errors.js";
-import { lstatSync, type BigIntStats } from "node:fs";
+import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
 import { performance } from "node:perf_hooks";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -82,7 +82,8 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
     if (!options.oneFileSystem || stat.dev === rootDev) {
       let names: string[] | undefined;
       try {
-        names = await fs.readdir(p);
+        // Blocking, like lstat, while lstat is fast: the listing is in the cache too.
+        names = slow ? await fs.readdir(p) : readdirSync(p);
       } catch (err) {
         options.onProblem(p, `cannot list directory: ${describeError(err)}`);
       }

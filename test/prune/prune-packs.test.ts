@@ -334,6 +334,9 @@ describe("prune with packs", () => {
 });
 
 describe("planPackPrune", () => {
+  /** A chunk id named by a short label. */
+  const c = (label: string): string => createHash("sha256").update(label).digest("hex");
+
   /** A pack of chunks with these sizes, named by a letter, one frame. */
   function pack(name: string, chunks: [string, number][]) {
     const id = name.repeat(32);
@@ -354,30 +357,30 @@ describe("planPackPrune", () => {
     const catalog = new PackCatalog();
     catalog.add(
       pack("a", [
-        ["a1", 100],
-        ["a2", 100],
+        [c("a1"), 100],
+        [c("a2"), 100],
       ]),
     ); // nothing live
     catalog.add(
       pack("b", [
-        ["b1", 49],
-        ["b2", 51],
+        [c("b1"), 49],
+        [c("b2"), 51],
       ]),
     ); // 49% live
     catalog.add(
       pack("c", [
-        ["c1", 50],
-        ["c2", 50],
+        [c("c1"), 50],
+        [c("c2"), 50],
       ]),
     ); // 50% live
     catalog.add(
       pack("d", [
-        ["d1", 10],
-        ["d2", 10],
+        [c("d1"), 10],
+        [c("d2"), 10],
       ]),
     ); // all live
     catalog.orphanIndexes.push("f".repeat(32));
-    const plan = planPackPrune(catalog, new Set(["b1", "c1", "d1", "d2"]));
+    const plan = planPackPrune(catalog, new Set(["b1", "c1", "d1", "d2"].map(c)));
     expect(plan.remove.map((p) => p.id)).toEqual(["a".repeat(32)]);
     expect(plan.repack.map((p) => p.id)).toEqual(["b".repeat(32)]);
     expect(plan.orphanIndexes).toEqual(["f".repeat(32)]);
@@ -389,18 +392,18 @@ describe("planPackPrune", () => {
 
   it("never removes or rewrites a pack whose rebuilt index lacks frames that did not decode", () => {
     const catalog = new PackCatalog();
-    catalog.add(pack("g", [["g1", 100]])); // nothing known live, but a lost frame may hold live chunks
+    catalog.add(pack("g", [[c("g1"), 100]])); // nothing known live, but a lost frame may hold live chunks
     catalog.add(
       pack("h", [
-        ["h1", 10],
-        ["h2", 90],
+        [c("h1"), 10],
+        [c("h2"), 90],
       ]),
     ); // 10% live
     catalog.rebuilt.add("g".repeat(32));
     catalog.incomplete.add("g".repeat(32));
     catalog.rebuilt.add("h".repeat(32));
     catalog.incomplete.add("h".repeat(32));
-    const plan = planPackPrune(catalog, new Set(["h1"]));
+    const plan = planPackPrune(catalog, new Set([c("h1")]));
     expect(plan.remove).toEqual([]);
     expect(plan.repack).toEqual([]);
     expect(plan.reclaimableBytes).toBe(0);
@@ -410,12 +413,12 @@ describe("planPackPrune", () => {
     const catalog = new PackCatalog();
     catalog.add(
       pack("k", [
-        ["k1", 10],
-        ["k2", 90],
+        [c("k1"), 10],
+        [c("k2"), 90],
       ]),
     ); // 10% live, k1 also in pack m
-    catalog.add(pack("m", [["k1", 10]])); // all live
-    const plan = planPackPrune(catalog, new Set(["k1"]));
+    catalog.add(pack("m", [[c("k1"), 10]])); // all live
+    const plan = planPackPrune(catalog, new Set([c("k1")]));
     expect(plan.repack).toEqual([]);
     expect(plan.remove.map((p) => p.id)).toEqual(["k".repeat(32)]);
     expect(plan.reclaimableBytes).toBe(1100);

@@ -1,5 +1,6 @@
 import { toPrsBackupError } from "../errors.js";
 import type { ObjectInfo } from "../repo/backend.js";
+import type { PackCatalog } from "../repo/pack-catalog.js";
 import type { Repository } from "../repo/repository.js";
 import { packKey } from "../repo/pack-format.js";
 import { noProgress, type Progress } from "../util/progress.js";
@@ -32,7 +33,9 @@ export class ChunkChecker {
   readonly #mode: CheckMode;
   readonly #now: number;
   readonly #results = new Map<string, Promise<string | null>>();
-  #listing = new Map<string, ObjectInfo>();
+  /** Chunk objects (`data/`); packed chunks are found in the catalog. */
+  readonly #listing = new Map<string, ObjectInfo>();
+  #catalog: PackCatalog | undefined;
   #memo = new Map<string, MemoEntry>();
   read = 0;
   skipped = 0;
@@ -46,23 +49,12 @@ export class ChunkChecker {
     this.#progress = options.progress ?? noProgress;
   }
 
-  /** Lists stored chunks (with sizes and times) and loads the memo of earlier runs. */
+  /** Lists stored chunk objects (with sizes and times), loads the pack catalog and the memo of earlier runs. */
   async prepare(): Promise<void> {
     for await (const obj of this.#repo.backend.list("data/")) {
       this.#listing.set(obj.key.slice(obj.key.lastIndexOf("/") + 1), obj);
     }
-    // A packed chunk counts as present when its pack and index are; it is remembered by
-    // its own size and its pack's modification time.
-    const catalog = await this.#repo.chunks.packs();
-    for (const [id, location] of catalog.chunks) {
-      if (this.#listing.has(id)) continue;
-      const pack = catalog.packs.get(location.frame.pack)!;
-      this.#listing.set(id, {
-        key: packKey(pack.id),
-        size: location.size,
-        ...(pack.modifiedMs !== undefined ? { modifiedMs: pack.modifiedMs } : {}),
-      });
-    }
+    this.#catalog = await this.#repo.chunks.packs();
     try {
       const raw = JSON.parse((await this.#repo.backend.get(MEMO_KEY)).toString("utf8")) as Record<
         string,
@@ -89,11 +81,34 @@ export class ChunkChecker {
     return this.#results.size;
   }
 
+  /**
+   * A chunk as stored: its object, or else its place in a pack, which counts as present
+   * when the pack and its index are; a packed chunk is remembered by its own size and its
+   * pack's modification time. Looked up in the catalog's chunk table rather than copied
+   * into a listing of every chunk.
+   */
+  #stored(id: string): ObjectInfo | undefined {
+    const object = this.#listing.get(id);
+    if (object) return object;
+    const location = this.#catalog?.chunks.get(id);
+    if (!location) return undefined;
+    const modifiedMs = this.#catalog!.packs.get(location.frame.pack)?.modifiedMs;
+    return {
+      key: packKey(location.frame.pack),
+      size: location.size,
+      ...(modifiedMs !== undefined ? { modifiedMs } : {}),
+    };
+  }
+
+  #present(id: string): boolean {
+    return this.#listing.has(id) || this.#catalog?.chunks.has(id) === true;
+  }
+
   async #checkOnce(id: string): Promise<string | null> {
-    const stored = this.#listing.get(id);
+    const stored = this.#stored(id);
     if (!stored) return `chunk ${id} is missing from the repository`;
     const ref = this.#repo.chunks.locate(id)?.frame.ref;
-    if (ref !== undefined && !this.#listing.has(ref)) {
+    if (ref !== undefined && !this.#present(ref)) {
       return `chunk ${id} is stored against chunk ${ref}, which is missing from the repository`;
     }
     if (!this.#selected(id, stored)) {
@@ -129,7 +144,7 @@ export class ChunkChecker {
   /** Saves what was read back intact, for the next incremental run (dropping chunks gone from the repository). */
   async save(): Promise<void> {
     const out: Record<string, MemoEntry> = {};
-    for (const [id, entry] of this.#memo) if (this.#listing.has(id)) out[id] = entry;
+    for (const [id, entry] of this.#memo) if (this.#present(id)) out[id] = entry;
     await this.#repo.backend.put(MEMO_KEY, JSON.stringify(out));
     await this.#repo.backend.flush();
   }

@@ -39,16 +39,15 @@ port.on("message", (message: ToWorker | StoreNote) => {
       const job = held.get(message.job)!;
       held.delete(message.job);
       const encoded = encode(job, message.decisions, message.targets, message.pack);
-      if (!job.shared) recycle(job.data); // everything sent back is a copy
-      const bodies = [
+      const transfer = [
         ...encoded.frames.map((f) => f.body),
         ...encoded.objects.flatMap((o) => ("body" in o ? [o.body] : [])),
         ...encoded.refs.map((r) => r.body),
-      ];
-      port.postMessage(
-        { t: "encoded", job: message.job, encoded } satisfies FromWorker,
-        bodies.map((b) => b.buffer as ArrayBuffer),
-      );
+      ].map((b) => b.buffer as ArrayBuffer);
+      // Bodies are copies, except a raw one that is the whole read buffer (a job filling a
+      // power-of-two buffer exactly): that buffer goes to the main thread and is not ours.
+      if (!job.shared && !transfer.includes(job.data.buffer as ArrayBuffer)) recycle(job.data);
+      port.postMessage({ t: "encoded", job: message.job, encoded } satisfies FromWorker, transfer);
       return;
     }
     const { data, sizes, shared } =

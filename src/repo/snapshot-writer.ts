@@ -10,6 +10,7 @@ import { Chunker, DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.j
 import { isWorthDelta } from "./frame-encoder.js";
 import { adoptPackFile, PackBuilder, putPack, type SealedPack } from "./pack-builder.js";
 import { PACK_TARGET_BYTES, PACKED_CHUNK_MAX, packKey } from "./pack-format.js";
+import type { PackInfo } from "./pack-catalog.js";
 import type { Repository } from "./repository.js";
 import type { EncodedJob } from "./store-pool.js";
 import { newSnapshotId } from "./snapshot-store.js";
@@ -391,9 +392,7 @@ export class SnapshotWriter {
     await this.#track(pack.bytes, async () => {
       const index = workerPackIndex(pack);
       const { bytes, size, indexSize } = await adoptPackFile(this.#repo.backend, temp, pack.bytes, index);
-      this.#storedBytes += bytes;
-      this.#newChunks += pack.chunkCount;
-      await this.#repo.chunks.addPack({ id: pack.id, index, size, indexSize });
+      await this.#packStored({ id: pack.id, index, size, indexSize }, bytes, pack.chunkCount);
     });
   }
 
@@ -417,10 +416,19 @@ export class SnapshotWriter {
   async #writePack(sealed: SealedPack): Promise<void> {
     await this.#track(sealed.bytes, async () => {
       const { bytes, indexSize } = await putPack(this.#repo.backend, sealed);
-      this.#storedBytes += bytes;
-      this.#newChunks += sealed.chunkCount;
-      await this.#repo.chunks.addPack({ id: sealed.id, index: sealed.index, size: sealed.bytes, indexSize });
+      await this.#packStored(
+        { id: sealed.id, index: sealed.index, size: sealed.bytes, indexSize },
+        bytes,
+        sealed.chunkCount,
+      );
     });
+  }
+
+  /** A pack is written (with its index): its bytes count as stored, its chunks as found. */
+  async #packStored(pack: PackInfo, bytes: number, chunkCount: number): Promise<void> {
+    this.#storedBytes += bytes;
+    this.#newChunks += chunkCount;
+    await this.#repo.chunks.addPack(pack);
   }
 
   /**

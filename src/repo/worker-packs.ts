@@ -73,10 +73,10 @@ export class WorkerPacks {
       pack.bytes = Math.max(pack.bytes, frame.offset + frame.length);
       pack.chunkCount += frame.chunks.length;
     }
-    const filling = this.#filling.get(pack.worker) === pack && pack.bytes < this.#target;
     // Full: the worker's next job starts a new pack.
-    if (!filling && this.#filling.get(pack.worker) === pack) this.#filling.delete(pack.worker);
-    return this.#takeIfDone(pack, filling);
+    if (this.#filling.get(pack.worker) === pack && pack.bytes >= this.#target)
+      this.#filling.delete(pack.worker);
+    return this.#takeIfDone(pack, this.#filling.get(pack.worker) === pack);
   }
 
   /** Ends every pack (at commit): those with frames, to be sealed. Every reservation must be recorded. */

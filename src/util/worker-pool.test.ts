@@ -43,4 +43,17 @@ describe("WorkerPool", () => {
     expect((await pool.send({ job: 2 }, { worker: 0 }).reply).notes).toEqual(["slabs"]);
     expect((await pool.send({ job: 3 }, { worker: 1 }).reply).notes).toEqual(["slabs"]);
   });
+
+  it("gives a worker started later only the last broadcast: a later one replaces the earlier", async () => {
+    pool = new WorkerPool(ECHO, 2, undefined, "test");
+    expect((await pool.send({ job: 1 }, { worker: 0 }).reply).notes).toEqual([]);
+    pool.broadcast({ note: "first stream's slabs" });
+    pool.broadcast({ note: "second stream's slabs" });
+    // The running worker got both, in order; the new one only the state that holds now.
+    expect((await pool.send({ job: 2 }, { worker: 0 }).reply).notes).toEqual([
+      "first stream's slabs",
+      "second stream's slabs",
+    ]);
+    expect((await pool.send({ job: 3 }, { worker: 1 }).reply).notes).toEqual(["second stream's slabs"]);
+  });
 });

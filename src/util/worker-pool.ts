@@ -9,16 +9,16 @@ interface Slot {
  * Worker threads running one script, answering requests by job number: each request goes
  * to the given worker or the one with the fewest requests outstanding. A worker thread
  * starts when it is first given work: a backup with nothing new to store (an unchanged
- * re-snapshot) starts none (0.82 → 0.78 s and 162 → 145 MB for the 2 GB bench tree). A worker that fails or
- * exits fails every outstanding and later request.
+ * re-snapshot) starts none (0.82 → 0.78 s and 162 → 145 MB for the 2 GB bench tree). A
+ * worker that fails or exits fails every outstanding and later request.
  */
 export class WorkerPool<Request extends { job: number }, Reply extends { job: number }, Note = never> {
   readonly #script: URL;
   readonly #workerData: unknown;
   readonly #name: string;
   readonly #slots: (Slot | undefined)[];
-  /** Notes every worker gets, a worker started later first of all (see broadcast). */
-  readonly #broadcasts: Note[] = [];
+  /** The last broadcast note: a worker started later gets it first of all. */
+  #broadcast: { note: Note } | undefined;
   readonly #waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   #failure: Error | undefined;
 
@@ -61,9 +61,13 @@ export class WorkerPool<Request extends { job: number }, Reply extends { job: nu
     if (!this.#failure) this.#slot(worker).worker.postMessage(note, transfer);
   }
 
-  /** Sends every worker a note without a reply, those not started yet when they start. */
+  /**
+   * Sends every worker a note without a reply, those not started yet when they start. A
+   * broadcast is state every worker must hold (a stream's shared slabs), so a later one
+   * replaces it: a pool used for several streams does not keep the slabs of the past ones.
+   */
   broadcast(note: Note): void {
-    this.#broadcasts.push(note);
+    this.#broadcast = { note };
     for (const slot of this.#slots) if (slot && !this.#failure) slot.worker.postMessage(note);
   }
 
@@ -86,7 +90,7 @@ export class WorkerPool<Request extends { job: number }, Reply extends { job: nu
     worker.on("exit", (code) => {
       if (code !== 0) this.#fail(new Error(`a ${this.#name} worker thread exited with code ${code}`));
     });
-    for (const note of this.#broadcasts) worker.postMessage(note);
+    if (this.#broadcast) worker.postMessage(this.#broadcast.note);
     this.#slots[index] = slot;
     return slot;
   }

@@ -215,9 +215,19 @@ function isSameFileEntry(previous: FileEntry, base: Omit<Entry, "type">): boolea
     previous.mode === base.mode &&
     previous.uid === base.uid &&
     previous.gid === base.gid &&
-    Object.keys(previous).length === (previous.sha256 === undefined ? 10 : 11)
+    Object.keys(previous).length === FILE_ENTRY_FIELDS + (previous.sha256 === undefined ? 0 : 1)
   );
 }
+
+/** How many fields `fileEntry` writes, `sha256` aside. */
+const FILE_ENTRY_FIELDS = Object.keys(
+  fileEntry(
+    { path: "", mode: 0, uid: 0, gid: 0, mtimeNs: "" },
+    { size: 0, ino: "", ctimeNs: "" },
+    [],
+    undefined,
+  ),
+).length;
 
 function isUnchanged(
   previous: Entry,

@@ -118,7 +118,7 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
       let stat: BigIntStats | Error;
       if (!slow) stat = timedLstat(child);
       else {
-        if (i >= dir.batchStart + dir.batch.length || i < dir.batchStart) {
+        if (i >= dir.batchStart + dir.batch.length) {
           dir.batchStart = i;
           dir.batch = await Promise.all(dir.children.slice(i, i + STAT_BATCH).map((c) => lstatOrError(c)));
         }

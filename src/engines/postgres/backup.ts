@@ -5,7 +5,14 @@ import { StorePool } from "../../repo/store-pool.js";
 import type { FileEntry } from "../../repo/snapshot.js";
 import { CommandFailedError, describeFailure, runCommand, spawnStreaming } from "../../util/subprocess.js";
 import type { BackupContext, BackupResult } from "../engine.js";
-import { connect, endpointOf, toolArgv, toolOptions, type PgEndpoint } from "./connection.js";
+import {
+  connect,
+  endpointOf,
+  streamingToolArgv,
+  toolArgv,
+  toolOptions,
+  type PgEndpoint,
+} from "./connection.js";
 import { parseGlobals } from "./globals.js";
 import { countRows, readInventory } from "./inventory.js";
 import { isExpectedTimescaleNotice } from "./timescale.js";
@@ -95,14 +102,12 @@ async function dumpWithCounts(
 ): Promise<{ dump: StoredData; tables: Record<string, number> }> {
   const abort = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, abort.signal]) : abort.signal;
-  const argv = toolArgv(endpoint, "pg_dump", [
-    "--format=custom",
-    "--compress=0",
-    `--snapshot=${snapshotId}`,
-    "--no-password",
-    "-d",
-    endpoint.database,
-  ]);
+  const argv = streamingToolArgv(
+    endpoint,
+    "pg_dump",
+    ["--format=custom", "--compress=0", `--snapshot=${snapshotId}`, "--no-password", "-d", endpoint.database],
+    "stdout",
+  );
   const child = await spawnStreaming(argv, toolOptions(endpoint, { signal }));
   const settled = child.done.catch((err: unknown) => err as Error);
   const pool = ctx.writer.packed ? new StorePool(threads, ctx.repo.chunks.compressionLevel) : undefined;

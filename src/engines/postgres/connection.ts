@@ -2,6 +2,7 @@ import path from "node:path";
 import pg from "pg";
 import { resolveSecret } from "../../config/index.js";
 import { OperationError, UserError } from "../../errors.js";
+import { withLargeStdioBuffer } from "../../util/stdio-buffer.js";
 import type { RunOptions } from "../../util/subprocess.js";
 import type { PostgresTarget } from "./target.js";
 
@@ -47,6 +48,20 @@ export function withDatabase(endpoint: PgEndpoint, database: string): PgEndpoint
 export function toolArgv(endpoint: PgEndpoint, tool: string, args: readonly string[]): string[] {
   const connArgs = ["-h", endpoint.host, "-p", String(endpoint.port), "-U", endpoint.user];
   return commandArgv(endpoint, tool, [...connArgs, ...args]);
+}
+
+/**
+ * `toolArgv` for a tool whose `stream` carries a dump through us: run with a large stdio
+ * buffer when it runs on this machine (see withLargeStdioBuffer).
+ */
+export function streamingToolArgv(
+  endpoint: PgEndpoint,
+  tool: string,
+  args: readonly string[],
+  stream: "stdin" | "stdout",
+): string[] {
+  const argv = toolArgv(endpoint, tool, args);
+  return endpoint.exec?.length ? argv : withLargeStdioBuffer(argv, stream);
 }
 
 /**

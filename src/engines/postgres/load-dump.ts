@@ -16,6 +16,7 @@ import { DUMP_ENTRY, GLOBALS_ENTRY } from "./backup.js";
 import {
   connect,
   quoteIdent,
+  streamingToolArgv,
   toolArgv,
   toolOptions,
   withClient,
@@ -232,7 +233,7 @@ async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promi
 function streamedRestore(options: LoadOptions & { target: PgEndpoint }, base: string[]): Promise<RunResult> {
   const { target, prepared, repo } = options;
   return runFedFromEntry(
-    toolArgv(target, "pg_restore", base),
+    streamingToolArgv(target, "pg_restore", base, "stdin"),
     toolOptions(target, { signal: options.signal }),
     { chunks: repo.chunks, entry: prepared.dump },
     (damage) => `${damage} (the partly restored database ${target.database} is left for inspection; drop it)`,

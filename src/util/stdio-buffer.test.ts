@@ -1,0 +1,68 @@
+import { text } from "node:stream/consumers";
+import { describe, expect, it } from "vitest";
+import { commandArgv, streamingToolArgv, type PgEndpoint } from "../engines/postgres/connection.js";
+import { spawnStreaming } from "./subprocess.js";
+import { withLargeStdioBuffer } from "./stdio-buffer.js";
+
+const endpoint: PgEndpoint = {
+  host: "127.0.0.1",
+  port: 5432,
+  user: "postgres",
+  database: "prs",
+  binDir: "/usr/lib/postgresql/15/bin",
+  field: "targets.database.connection",
+};
+
+describe("withLargeStdioBuffer", () => {
+  // stdbuf is part of coreutils, on every Debian machine.
+  it("runs a stdio tool behind stdbuf with a 1 MiB buffer on the named stream", () => {
+    expect(withLargeStdioBuffer(["pg_dump", "-Fc"], "stdout")).toEqual(["stdbuf", "-o1M", "pg_dump", "-Fc"]);
+    expect(withLargeStdioBuffer(["pg_restore", "-d", "x"], "stdin")).toEqual([
+      "stdbuf",
+      "-i1M",
+      "pg_restore",
+      "-d",
+      "x",
+    ]);
+  });
+
+  it("passes every byte through in both directions", async () => {
+    // awk writes through stdio, as pg_dump does; 3 MB is three times the buffer.
+    const program = 'BEGIN { for (i = 0; i < 300000; i++) printf "%09d\\n", i }';
+    const { stdout, done } = await spawnStreaming(withLargeStdioBuffer(["awk", program], "stdout"));
+    const out = await text(stdout);
+    expect((await done).exitCode).toBe(0);
+    expect(out.length).toBe(3_000_000);
+    expect(out.slice(-20)).toBe("000299998\n000299999\n");
+
+    const input = out;
+    const fed = await spawnStreaming(
+      withLargeStdioBuffer(["awk", "{ n += $1 } END { print NR, n }"], "stdin"),
+      {
+        input,
+      },
+    );
+    expect((await text(fed.stdout)).trim()).toBe(`300000 ${(299999 * 300000) / 2}`);
+  });
+
+  it("wraps a postgres tool run here, and not one run in a container", () => {
+    expect(streamingToolArgv(endpoint, "pg_dump", ["-Fc"], "stdout")).toEqual([
+      "stdbuf",
+      "-o1M",
+      ...commandArgv(endpoint, "pg_dump", ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-Fc"]),
+    ]);
+    const inContainer = { ...endpoint, exec: ["docker", "exec", "-i", "prs-db"] };
+    expect(streamingToolArgv(inContainer, "pg_restore", ["-d", "prs"], "stdin")).toEqual(
+      commandArgv(inContainer, "pg_restore", [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "5432",
+        "-U",
+        "postgres",
+        "-d",
+        "prs",
+      ]),
+    );
+  });
+});

@@ -129,6 +129,31 @@ describe("storeStreamPooled", () => {
     expect((await readBack(repo, third.entry)).equals(changed)).toBe(true);
   });
 
+  it("cuts the same chunks whatever the sizes of the pieces, one larger than a slab included", async () => {
+    const main = await snapshot(await openRepo("main"), pieces(DATA), "main");
+    // The whole stream as one piece (17 MB, more than a job's slab of 12 MiB), then pieces
+    // of odd sizes: single bytes, and pieces that straddle slab and chunk boundaries.
+    async function* odd(): AsyncGenerator<Buffer> {
+      const sizes = [1, 7, 3 << 20, 1, 65_537, 9 << 20, 333];
+      let at = 0;
+      for (let i = 0; at < DATA.length; i++) {
+        const n = sizes[i % sizes.length]!;
+        yield await Promise.resolve(DATA.subarray(at, at + n));
+        at += n;
+      }
+    }
+    for (const [name, source] of [
+      ["one piece", pieces(DATA, DATA.length)],
+      ["odd pieces", odd()],
+    ] as const) {
+      const repo = await openRepo(name);
+      const pooled = await snapshot(repo, source, "pooled");
+      expect(pooled.stored.size, name).toBe(DATA.length);
+      expect(pooled.stored.chunks, name).toEqual(main.stored.chunks);
+      expect((await readBack(repo, pooled.entry)).equals(DATA), name).toBe(true);
+    }
+  });
+
   it("handles an empty stream and one shorter than a chunk", async () => {
     const repo = await openRepo("repo");
     const empty = await snapshot(repo, pieces(Buffer.alloc(0)), "pooled");

@@ -11,8 +11,9 @@ const JOBS_PER_THREAD = 2;
 
 /**
  * Stores a byte stream (a database dump on a pipe) with worker threads doing the work:
- * this thread only finds the chunk boundaries and copies whole chunks, about JOB_BYTES at
- * a time, into a slab of memory shared with the workers; a worker hashes them in place
+ * this thread copies the stream as it arrives into a slab of memory shared with the
+ * workers and finds the chunk boundaries there; once a slab holds about JOB_BYTES of whole
+ * chunks, a worker hashes them in place
  * and, once this thread has claimed the new chunks, compresses those. Chunks land in the
  * snapshot in stream order, exactly as `SnapshotWriter.storeStream` stores them. Keeping
  * this thread free of hashing and compression keeps the producer's pipe drained, so that
@@ -32,59 +33,73 @@ export async function storeStreamPooled(
   const chunker = new Chunker(params);
   const limit = pool.threads * JOBS_PER_THREAD;
   const jobs = new OrderedJobs(writer, limit);
-  // One slab per job in flight and one being filled. A job is under JOB_BYTES of chunks,
-  // plus the one chunk (at most maxSize) that reached it.
+  // One slab per job in flight and one being filled. A slab holds under JOB_BYTES of whole
+  // chunks plus the chunk still open (under maxSize), so the one being filled never runs out.
   const slabs = new Slabs(limit + 1, JOB_BYTES + params.maxSize);
   pool.shareSlabs(slabs.all);
-  const pending = new PendingBytes();
   /** The last job had no new chunk. */
   let unchanged = true;
   let sizes: number[] = [];
+  /** The slab being filled: `filled` bytes, the first `ready` of them whole chunks. */
+  let slab = await slabs.acquire();
+  let filled = 0;
   let ready = 0;
   let size = 0;
 
+  /** Submits the slab's whole chunks; the open chunk's bytes move to the start of a fresh slab. */
   const submit = async (): Promise<void> => {
     if (sizes.length === 0) return;
+    const jobSlab = slab;
     const jobSizes = sizes;
     const length = ready;
+    const next = await slabs.acquire();
+    slabs.move(jobSlab, length, filled, next);
+    slab = next;
+    filled -= length;
     sizes = [];
     ready = 0;
-    const parts = pending.take(length);
     // In an unchanged stretch (a daily dump of mostly the same data) this thread hashes the
-    // job itself: when every chunk is stored already, nothing is copied or sent at all. The
-    // first job with a new chunk goes to the workers, and so do the jobs after it until one
-    // comes back with nothing new.
+    // job itself: when every chunk is stored already, nothing is sent at all. The first job
+    // with a new chunk goes to the workers, and so do the jobs after it until one comes back
+    // with nothing new.
     if (unchanged) {
-      const ids = hashChunks(parts, jobSizes);
+      const ids = hashChunks(slabs.view(jobSlab, length), jobSizes);
       if (await writer.hasChunks(ids)) {
+        slabs.release(jobSlab);
         await jobs.submit(() => Promise.resolve({ ids, encoded: noneEncoded() }));
         return;
       }
       unchanged = false;
     }
-    // Copied at once: the pipe's buffers then die young, which is cheap to collect.
-    const slab = await slabs.acquire();
-    slabs.fill(slab, parts);
     await jobs.submit(async () => {
       try {
         const job = pool.job();
-        const read = await pool.read(job, [{ slab, position: 0, length }], jobSizes);
+        const read = await pool.read(job, [{ slab: jobSlab, position: 0, length }], jobSizes);
         const encoded = await encodeClaimed(pool, writer, job, read);
         if (encodedNothing(encoded)) unchanged = true;
         return { ids: read.ids, encoded };
       } finally {
-        slabs.release(slab);
+        slabs.release(jobSlab);
       }
     });
   };
 
   try {
     for await (const input of source) {
-      pending.push(input);
       size += input.length;
-      for (const cut of chunker.pushSizes(input)) {
-        sizes.push(cut);
-        ready += cut;
+      // Each input is copied into the slab on arrival, so the pipe's buffers die young:
+      // held until a job was full, they outlived young-generation collections, and the
+      // dead ones piling up in the old generation forced a full collection every 40 MB
+      // or so of dump (docs/architecture.md).
+      for (let at = 0; at < input.length;) {
+        const n = slabs.copyIn(slab, filled, input.subarray(at));
+        // The chunker scans the input, not the slab: copying out of shared memory is slow.
+        for (const cut of chunker.pushSizes(input.subarray(at, at + n))) {
+          sizes.push(cut);
+          ready += cut;
+        }
+        filled += n;
+        at += n;
         if (ready >= JOB_BYTES) await submit();
       }
     }
@@ -106,11 +121,13 @@ export async function storeStreamPooled(
 /** Fixed buffers shared with the worker threads, each holding one job's bytes at a time. */
 class Slabs {
   readonly all: SharedArrayBuffer[];
+  readonly #buffers: Buffer[];
   readonly #free: number[];
   readonly #waiting: (() => void)[] = [];
 
   constructor(count: number, bytes: number) {
     this.all = Array.from({ length: count }, () => new SharedArrayBuffer(bytes));
+    this.#buffers = this.all.map((sab) => Buffer.from(sab));
     this.#free = this.all.map((_, i) => i);
   }
 
@@ -123,14 +140,22 @@ class Slabs {
     }
   }
 
-  /** Copies `parts` to the start of `slab`. */
-  fill(slab: number, parts: Uint8Array[]): void {
-    // Buffer#copy is a plain memmove; TypedArray#set into shared memory copies far slower.
-    const into = Buffer.from(this.all[slab]!);
-    let at = 0;
-    for (const part of parts) {
-      at += Buffer.from(part.buffer, part.byteOffset, part.byteLength).copy(into, at);
-    }
+  /** The first `length` bytes of `slab`. */
+  view(slab: number, length: number): Buffer {
+    return this.#buffers[slab]!.subarray(0, length);
+  }
+
+  /** Copies as much of `input` as fits into `slab` at `at`; returns the bytes copied. */
+  copyIn(slab: number, at: number, input: Uint8Array): number {
+    const into = this.#buffers[slab]!;
+    const n = Math.min(input.length, into.length - at);
+    if (n > 0) copyInto(into, at, input.subarray(0, n));
+    return n;
+  }
+
+  /** Copies bytes `start..end` of `from` to the start of `to`. */
+  move(from: number, start: number, end: number, to: number): void {
+    if (end > start) copyInto(this.#buffers[to]!, 0, this.#buffers[from]!.subarray(start, end));
   }
 
   release(slab: number): void {
@@ -139,50 +164,27 @@ class Slabs {
   }
 }
 
-/** Bytes received and not yet in a job, as the buffers they came in. */
-class PendingBytes {
-  #buffers: Uint8Array[] = [];
-
-  push(buf: Uint8Array): void {
-    this.#buffers.push(buf);
-  }
-
-  /** The first `length` bytes, as views of the buffers they came in (to be copied at once). */
-  take(length: number): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let taken = 0;
-    while (taken < length) {
-      const head = this.#buffers[0]!;
-      const n = Math.min(head.length, length - taken);
-      out.push(n === head.length ? head : head.subarray(0, n));
-      taken += n;
-      if (n === head.length) this.#buffers.shift();
-      else this.#buffers[0] = head.subarray(n);
-    }
-    return out;
-  }
+/**
+ * Copies `bytes` (not empty) into `into` at `at`. Buffer#copy and TypedArray#set into
+ * shared memory copy byte by byte unless both ends are word-aligned (3 GB/s against
+ * 25 GB/s here, the main thread's largest cost in a dump). Filling a range with a value
+ * exactly as long is one native memcpy.
+ */
+function copyInto(into: Buffer, at: number, bytes: Uint8Array): void {
+  into.fill(bytes, at, at + bytes.length);
 }
 
-/** The ids (SHA-256) of consecutive chunks of `sizes` bytes, made of `parts`. */
-function hashChunks(parts: Uint8Array[], sizes: number[]): string[] {
+/** The ids (SHA-256) of consecutive chunks of `sizes` bytes at the start of `bytes`. */
+function hashChunks(bytes: Uint8Array, sizes: number[]): string[] {
   const ids: string[] = [];
-  let part = 0;
   let at = 0;
   for (const size of sizes) {
-    const hash = createHash("sha256");
-    let left = size;
-    while (left > 0) {
-      const p = parts[part]!;
-      const n = Math.min(left, p.length - at);
-      hash.update(p.subarray(at, at + n));
-      left -= n;
-      at += n;
-      if (at === p.length) {
-        part += 1;
-        at = 0;
-      }
-    }
-    ids.push(hash.digest("hex"));
+    ids.push(
+      createHash("sha256")
+        .update(bytes.subarray(at, at + size))
+        .digest("hex"),
+    );
+    at += size;
   }
   return ids;
 }

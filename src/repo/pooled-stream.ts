@@ -93,6 +93,8 @@ export async function storeStreamPooled(
       // or so of dump (docs/architecture.md).
       for (let at = 0; at < input.length;) {
         const n = slabs.copyIn(slab, filled, input.subarray(at));
+        // Cannot happen (see the slab size above); if it did, this loop would never end.
+        if (n === 0) throw new Error("internal: the slab being filled is full");
         // The chunker scans the input, not the slab: copying out of shared memory is slow.
         for (const cut of chunker.pushSizes(input.subarray(at, at + n))) {
           sizes.push(cut);

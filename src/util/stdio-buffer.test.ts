@@ -16,14 +16,25 @@ const endpoint: PgEndpoint = {
 describe("withLargeStdioBuffer", () => {
   // stdbuf is part of coreutils, on every Debian machine.
   it("runs a stdio tool behind stdbuf with a 1 MiB buffer on the named stream", () => {
-    expect(withLargeStdioBuffer(["pg_dump", "-Fc"], "stdout")).toEqual(["stdbuf", "-o1M", "pg_dump", "-Fc"]);
-    expect(withLargeStdioBuffer(["pg_restore", "-d", "x"], "stdin")).toEqual([
+    expect(withLargeStdioBuffer(["awk", "-f", "x"], "stdout")).toEqual(["stdbuf", "-o1M", "awk", "-f", "x"]);
+    expect(withLargeStdioBuffer(["/usr/bin/awk", "-f", "x"], "stdin")).toEqual([
       "stdbuf",
       "-i1M",
-      "pg_restore",
-      "-d",
+      "/usr/bin/awk",
+      "-f",
       "x",
     ]);
+  });
+
+  it("leaves a missing program unwrapped, so that it fails as not found", async () => {
+    expect(withLargeStdioBuffer(["/nonexistent/pg_dump", "-Fc"], "stdout")).toEqual([
+      "/nonexistent/pg_dump",
+      "-Fc",
+    ]);
+    expect(withLargeStdioBuffer(["no-such-tool-here", "-l"], "stdin")).toEqual(["no-such-tool-here", "-l"]);
+    await expect(
+      spawnStreaming(withLargeStdioBuffer(["/nonexistent/pg_dump"], "stdout")).then((c) => c.done),
+    ).rejects.toThrow(/pg_dump not found/);
   });
 
   it("passes every byte through in both directions", async () => {

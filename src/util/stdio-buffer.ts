@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 
 /**
  * Large stdio buffers for a C tool that streams through us (pg_dump's stdout,
@@ -24,12 +26,28 @@ function stdbufWorks(): boolean {
   return available;
 }
 
+/** True when `program` (a path, or a name looked up in PATH) is an executable file. */
+function isExecutable(program: string): boolean {
+  const candidates = program.includes("/")
+    ? [program]
+    : (process.env["PATH"] ?? "").split(path.delimiter).map((dir) => path.join(dir || ".", program));
+  return candidates.some((file) => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * `argv` run with a large buffer on the given stream, or `argv` as it is when `stdbuf`
  * is missing. Only for a program run on this machine: behind an `exec` prefix the program
- * runs in a container that may not have `stdbuf`.
+ * runs in a container that may not have `stdbuf`. A program that is not there is left
+ * unwrapped, so that running it fails as "not found" rather than as stdbuf's exit 127.
  */
 export function withLargeStdioBuffer(argv: readonly string[], stream: "stdin" | "stdout"): string[] {
-  if (!stdbufWorks()) return [...argv];
+  if (!stdbufWorks() || !isExecutable(argv[0] ?? "")) return [...argv];
   return ["stdbuf", stream === "stdin" ? `-i${BUFFER}` : `-o${BUFFER}`, ...argv];
 }

@@ -1,4 +1,5 @@
 import { OperationError } from "../../errors.js";
+import { withLargeStdioBuffer } from "../../util/stdio-buffer.js";
 import { spawnStreaming, describeFailure, CommandFailedError } from "../../util/subprocess.js";
 import type { StoredData } from "../../repo/snapshot-writer.js";
 import type { BackupContext, BackupResult } from "../engine.js";
@@ -163,18 +164,23 @@ async function withPgBasebackup(
   label: string,
   ctx: BackupContext,
 ): Promise<TakenBackup> {
-  const argv = [
-    pgTool(target, "pg_basebackup"),
-    ...conn.args,
-    "-D",
-    "-",
-    "-Ft",
-    "-X",
-    "none",
-    "-v",
-    `--checkpoint=${target.checkpoint}`,
-    `--label=${label}`,
-  ];
+  // The tar stream comes through stdio: 1 MiB writes instead of 4–8 KiB ones halved the
+  // CPU time of moving an 816 MB stream (docs/pitr.md).
+  const argv = withLargeStdioBuffer(
+    [
+      pgTool(target, "pg_basebackup"),
+      ...conn.args,
+      "-D",
+      "-",
+      "-Ft",
+      "-X",
+      "none",
+      "-v",
+      `--checkpoint=${target.checkpoint}`,
+      `--label=${label}`,
+    ],
+    "stdout",
+  );
   const child = await spawnStreaming(argv, {
     env: conn.toolEnv,
     signal: ctx.signal,

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 
 /**
- * Large stdio buffers for a C tool that streams through us (pg_dump's stdout,
- * pg_restore's stdin), via coreutils `stdbuf`.
+ * Large stdio buffers for a C tool that streams through us (pg_dump's and pg_basebackup's
+ * stdout, pg_restore's stdin), via coreutils `stdbuf`.
  *
  * Such a tool writes its output with stdio, whose buffer on a pipe is 4–8 KiB: a 1.2 GB
  * dump arrives in about 150,000 writes, each a system call for the tool and a read, a

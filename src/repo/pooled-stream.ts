@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { chunkId } from "./chunk-id.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 import { OrderedJobs } from "./ordered-jobs.js";
 import type { SnapshotWriter, StoredData } from "./snapshot-writer.js";
@@ -181,11 +181,7 @@ function hashChunks(bytes: Uint8Array, sizes: number[]): string[] {
   const ids: string[] = [];
   let at = 0;
   for (const size of sizes) {
-    ids.push(
-      createHash("sha256")
-        .update(bytes.subarray(at, at + size))
-        .digest("hex"),
-    );
+    ids.push(chunkId(bytes.subarray(at, at + size)));
     at += size;
   }
   return ids;

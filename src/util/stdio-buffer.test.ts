@@ -1,17 +1,7 @@
 import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
-import { commandArgv, streamingToolArgv, type PgEndpoint } from "../engines/postgres/connection.js";
 import { spawnStreaming } from "./subprocess.js";
 import { withLargeStdioBuffer } from "./stdio-buffer.js";
-
-const endpoint: PgEndpoint = {
-  host: "127.0.0.1",
-  port: 5432,
-  user: "postgres",
-  database: "prs",
-  binDir: "/usr/lib/postgresql/15/bin",
-  field: "targets.database.connection",
-};
 
 describe("withLargeStdioBuffer", () => {
   // stdbuf is part of coreutils, on every Debian machine.
@@ -54,26 +44,5 @@ describe("withLargeStdioBuffer", () => {
       },
     );
     expect((await text(fed.stdout)).trim()).toBe(`300000 ${(299999 * 300000) / 2}`);
-  });
-
-  it("wraps a postgres tool run here, and not one run in a container", () => {
-    expect(streamingToolArgv(endpoint, "pg_dump", ["-Fc"], "stdout")).toEqual([
-      "stdbuf",
-      "-o1M",
-      ...commandArgv(endpoint, "pg_dump", ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-Fc"]),
-    ]);
-    const inContainer = { ...endpoint, exec: ["docker", "exec", "-i", "prs-db"] };
-    expect(streamingToolArgv(inContainer, "pg_restore", ["-d", "prs"], "stdin")).toEqual(
-      commandArgv(inContainer, "pg_restore", [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        "5432",
-        "-U",
-        "postgres",
-        "-d",
-        "prs",
-      ]),
-    );
   });
 });

@@ -14,7 +14,8 @@ import {
   type PgEndpoint,
 } from "./connection.js";
 import { parseGlobals } from "./globals.js";
-import { countRows, readInventory } from "./inventory.js";
+import { DumpRowCounter, type DumpRowCounts } from "./dump-rows.js";
+import { countTable, listTables, readInventory, tableKey } from "./inventory.js";
 import { isExpectedTimescaleNotice } from "./timescale.js";
 import { checkToolVersion } from "./tools.js";
 import type { PostgresTarget } from "./target.js";
@@ -27,8 +28,9 @@ export const GLOBALS_ENTRY = "globals.sql";
  * Backs up one database: roles and tablespaces with `pg_dumpall --globals-only`, then
  * the database with `pg_dump -Fc -Z0` streamed straight into the repository (no spool;
  * our zstd compresses, and chunks of unchanged tables dedup day to day). Row counts are
- * taken in a REPEATABLE READ transaction whose exported snapshot pg_dump uses, so they
- * are exactly the rows the dump holds.
+ * the rows of the dump itself, counted as it streams past (dump-rows.ts); a table that
+ * cannot be counted there is counted with SQL in the REPEATABLE READ transaction whose
+ * exported snapshot pg_dump uses, so either way they are exactly the rows the dump holds.
  */
 export async function backupPostgres(target: PostgresTarget, ctx: BackupContext): Promise<BackupResult> {
   const endpoint = await endpointOf(target, ctx.env);
@@ -48,11 +50,9 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
     );
 
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    // The counts run beside pg_dump on a machine whose cores the dump already keeps busy:
-    // parallel workers would only add their start-up and coordination to the CPU bill.
-    await client.query("SET LOCAL max_parallel_workers_per_gather = 0");
     const snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]!.id;
-    const { dump, tables } = await dumpWithCounts(endpoint, client, snapshotId, target.threads, ctx);
+    const { dump, counted } = await dumpStream(endpoint, snapshotId, target.threads, ctx);
+    const { tables, rowCountSource } = await rowCounts(client, counted, target.name, ctx);
     await client.query("COMMIT");
 
     await ctx.writer.addEntry(dumpEntry(DUMP_ENTRY, dump));
@@ -81,6 +81,7 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
         rolePasswords: inventory.superuser,
         tableCount: Object.keys(tables).length,
         totalRows,
+        rowCountSource,
         tables,
       },
     };
@@ -90,16 +91,15 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
 }
 
 /**
- * Runs pg_dump on the exported snapshot while the same transaction counts rows; the
- * transaction stays open until pg_dump is done. Any failure stops both.
+ * Runs pg_dump on the exported snapshot (whose transaction the caller keeps open) into the
+ * repository, counting each table's rows on the way.
  */
-async function dumpWithCounts(
+async function dumpStream(
   endpoint: PgEndpoint,
-  client: pg.Client,
   snapshotId: string,
   threads: number,
   ctx: BackupContext,
-): Promise<{ dump: StoredData; tables: Record<string, number> }> {
+): Promise<{ dump: StoredData; counted: DumpRowCounts }> {
   const abort = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, abort.signal]) : abort.signal;
   const argv = streamingToolArgv(
@@ -112,13 +112,11 @@ async function dumpWithCounts(
   const settled = child.done.catch((err: unknown) => err as Error);
   const pool = ctx.writer.packed ? new StorePool(threads, ctx.repo.chunks.compressionLevel) : undefined;
   try {
-    const source = countProgress(child.stdout, ctx);
-    const [dump, tables] = await Promise.all([
-      pool
-        ? storeStreamPooled(ctx.writer, pool, source, ctx.writer.chunkerParams)
-        : ctx.writer.storeStream(source, { wholeHash: false }),
-      countRows(client, signal),
-    ]);
+    const counter = new DumpRowCounter();
+    const source = countProgress(child.stdout, counter, ctx);
+    const dump = pool
+      ? await storeStreamPooled(ctx.writer, pool, source, ctx.writer.chunkerParams)
+      : await ctx.writer.storeStream(source, { wholeHash: false });
     const result = await settled;
     if (result instanceof Error) throw result;
     for (const line of result.stderrTail.split("\n").filter(Boolean)) {
@@ -132,7 +130,7 @@ async function dumpWithCounts(
         result,
       );
     }
-    return { dump, tables };
+    return { dump, counted: counter.result() };
   } catch (err) {
     abort.abort();
     const result = await settled;
@@ -153,12 +151,48 @@ async function dumpWithCounts(
 
 async function* countProgress(
   source: AsyncIterable<Uint8Array>,
+  counter: DumpRowCounter,
   ctx: BackupContext,
 ): AsyncGenerator<Uint8Array> {
   for await (const buf of source) {
     ctx.progress.add(buf.length, 0);
+    counter.push(buf);
     yield buf;
   }
+}
+
+/**
+ * Exact rows per table (the tables `listTables` names, in the dump's snapshot): from the
+ * dump's own stream where it could be counted, otherwise `count(*)` in the snapshot.
+ */
+async function rowCounts(
+  client: pg.Client,
+  counted: DumpRowCounts,
+  targetName: string,
+  ctx: BackupContext,
+): Promise<{ tables: Record<string, number>; rowCountSource: "dump" | "count" | "dump+count" }> {
+  const tables: Record<string, number> = {};
+  const bySql: string[] = [];
+  for (const t of await listTables(client)) {
+    const key = tableKey(t.schema, t.name);
+    const rows = counted.tables.get(key);
+    if (rows !== undefined) tables[key] = rows;
+    else {
+      ctx.signal?.throwIfAborted();
+      tables[key] = await countTable(client, t);
+      bySql.push(key);
+    }
+  }
+  if (counted.unusable !== undefined) {
+    ctx.logger.info(`${targetName}: rows counted with count(*): ${counted.unusable}`);
+  } else if (bySql.length > 0) {
+    ctx.logger.info(
+      `${targetName}: rows of ${bySql.length} table(s) counted with count(*): ${bySql.join(", ")}`,
+    );
+  }
+  const fromDump = Object.keys(tables).length - bySql.length;
+  const rowCountSource = bySql.length === 0 ? "dump" : fromDump === 0 ? "count" : "dump+count";
+  return { tables, rowCountSource };
 }
 
 /** Roles and tablespaces (small): pg_dumpall --globals-only, without password hashes for a non-superuser. */

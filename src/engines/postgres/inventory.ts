@@ -77,16 +77,18 @@ export async function listTables(client: pg.Client): Promise<{ schema: string; n
  * Exact row counts per table (`schema.table` → rows), each counted with `FROM ONLY` so
  * parents and partitions do not count each other's rows — the same rows pg_dump copies.
  */
-export async function countRows(client: pg.Client, signal?: AbortSignal): Promise<Record<string, number>> {
+export async function countRows(client: pg.Client): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const t of await listTables(client)) {
-    signal?.throwIfAborted();
-    const r = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
-    );
-    counts[tableKey(t.schema, t.name)] = Number(r.rows[0]!.n);
-  }
+  for (const t of await listTables(client)) counts[tableKey(t.schema, t.name)] = await countTable(client, t);
   return counts;
+}
+
+/** Exact rows of one table, its partitions and inheritance children left out. */
+export async function countTable(client: pg.Client, t: { schema: string; name: string }): Promise<number> {
+  const r = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+  );
+  return Number(r.rows[0]!.n);
 }
 
 /** The name a table has in the manifest's `tables` map. */

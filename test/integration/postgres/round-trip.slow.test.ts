@@ -4,6 +4,7 @@ import path from "node:path";
 import { execa } from "execa";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { countRows } from "../../../src/engines/postgres/inventory.js";
 import type { ScratchCluster } from "../../../src/engines/postgres/scratch-cluster.js";
 import { expectOneErrorLine, type SnapshotJson, type VerifyJson } from "../../helpers/cli.js";
 import { digestDatabase, PG_BIN, SAMPLE_SCHEMA, startSource } from "../../helpers/postgres.js";
@@ -53,6 +54,7 @@ describe("postgres target: backup → change → restore --database into a new d
         "app.audit_log_2026_02": 1420,
       },
       totalRows: 23500,
+      rowCountSource: "dump",
     });
     expect(shown.metadata.roles).toEqual(expect.arrayContaining(["postgres", "prs_app", "prs_reader"]));
     expect(JSON.stringify(shown)).not.toContain(PASSWORD);
@@ -223,6 +225,24 @@ describe("postgres target: tools", () => {
     expect(r.exitCode).toBe(1);
     expect(expectOneErrorLine(r.stderr)).toMatch(/pg_dump .*failed \(killed by SIGKILL\).*no snapshot/);
     expect((await w.run(["list", "--json"])).json<unknown[]>()).toEqual([]);
+  });
+
+  it("a dump whose rows cannot be counted as it streams is counted with count(*) in the dump's snapshot", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-pg-fake-"));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    // A compressed archive: the counter cannot see its rows.
+    const bin = await fakeBin(dir, undefined, `exec ${PG_BIN}/pg_dump "$@" --compress=1`);
+    const w = await workspaceWith({ binDir: bin });
+    const r = await w.run(["backup", "database", "--json"]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/database: rows counted with count\(\*\): the archive is compressed/);
+    const client = new pg.Client(source.connection("prs_test"));
+    await client.connect();
+    const now = await countRows(client).finally(() => client.end());
+    const id = r.json<SnapshotJson[]>()[0]!.id;
+    const shown = (await w.run(["show", id, "--json"])).json<{ metadata: Record<string, unknown> }>();
+    expect(shown.metadata).toMatchObject({ rowCountSource: "count", tables: now });
+    expect(Object.keys(now)).toHaveLength(4);
   });
 
   it("a pg_dump older than the server is refused, naming both versions", async () => {

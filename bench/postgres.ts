@@ -132,7 +132,7 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
       notes: [
         `Dataset: pgbench -i -s ${scale} plus ${docs} rows of text/jsonb; database ${(dataBytes / 1e6).toFixed(0)} MB ` +
           `(pg_database_size), PostgreSQL 15 on a scratch cluster (fsync on).`,
-        `Ours: pg_dump -Fc -Z0 streamed into the repository (FastCDC, zstd), row counts in the dump's snapshot; ` +
+        `Ours: pg_dump -Fc -Z0 streamed into the repository (FastCDC, zstd), row counts taken from the dump stream as it passes; ` +
           `restore (default jobs: 1): roles, CREATE DATABASE, the dump streamed from the repository into pg_restore's stdin ` +
           `with no copy on disk (neither side runs ANALYZE; autovacuum is off on this benchmark server, so that ` +
           `the vacuum of the first restored database does not run during the second restore).`,

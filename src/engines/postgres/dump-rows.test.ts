@@ -217,6 +217,16 @@ describe("DumpRowCounter", () => {
     expect(count(bad, 512).unusable).toMatch(/unexpected data block type 7/);
   });
 
+  it("never throws: a failure inside the counter leaves the counting to count(*)", () => {
+    const counter = new DumpRowCounter();
+    counter.push(archive({ tables: TABLES }).subarray(0, 5000));
+    expect(() => counter.push(null as unknown as Uint8Array)).not.toThrow();
+    expect(counter.result()).toMatchObject({
+      tables: new Map(),
+      unusable: /internal error in the row counter/,
+    });
+  });
+
   it("ignores the data of entries that are not tables and counts nothing twice", () => {
     const bytes = archive({ tables: TABLES });
     const counter = new DumpRowCounter();

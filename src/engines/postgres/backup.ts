@@ -15,7 +15,7 @@ import {
 } from "./connection.js";
 import { parseGlobals } from "./globals.js";
 import { DumpRowCounter, type DumpRowCounts } from "./dump-rows.js";
-import { countTable, listTables, readInventory, tableKey } from "./inventory.js";
+import { countRows, countTable, listTables, readInventory, tableKey } from "./inventory.js";
 import { isExpectedTimescaleNotice } from "./timescale.js";
 import { checkToolVersion } from "./tools.js";
 import type { PostgresTarget } from "./target.js";
@@ -54,9 +54,12 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
     );
 
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // Any count(*) runs beside pg_dump on a machine whose cores the dump already keeps busy:
+    // parallel workers would only add their start-up and coordination to the CPU bill.
+    await client.query("SET LOCAL max_parallel_workers_per_gather = 0");
     const snapshotId = (await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id")).rows[0]!.id;
-    const { dump, counted } = await dumpStream(endpoint, snapshotId, target.threads, ctx);
-    const { tables, rowCountSource } = await rowCounts(client, counted, target.name, ctx);
+    const { dump, counted, counting } = await dumpStream(endpoint, client, snapshotId, target.threads, ctx);
+    const { tables, rowCountSource } = await rowCounts(client, counted, counting, target.name, ctx);
     await client.query("COMMIT");
     const globals = await storeGlobals(await globalsRun, inventory.superuser, endpoint, ctx);
 
@@ -96,15 +99,18 @@ export async function backupPostgres(target: PostgresTarget, ctx: BackupContext)
 }
 
 /**
- * Runs pg_dump on the exported snapshot (whose transaction the caller keeps open) into the
- * repository, counting each table's rows on the way.
+ * Runs pg_dump on the exported snapshot (whose transaction, on `client`, the caller keeps
+ * open) into the repository, counting each table's rows on the way. When the stream turns
+ * out not to be countable, `count(*)` of every table starts at once on `client`, beside
+ * the dump, as `counting`.
  */
 async function dumpStream(
   endpoint: PgEndpoint,
+  client: pg.Client,
   snapshotId: string,
   threads: number,
   ctx: BackupContext,
-): Promise<{ dump: StoredData; counted: DumpRowCounts }> {
+): Promise<{ dump: StoredData; counted: DumpRowCounts; counting?: Promise<Record<string, number>> }> {
   const abort = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, abort.signal]) : abort.signal;
   const argv = streamingToolArgv(
@@ -118,7 +124,11 @@ async function dumpStream(
   const pool = ctx.writer.packed ? new StorePool(threads, ctx.repo.chunks.compressionLevel) : undefined;
   try {
     const counter = new DumpRowCounter();
-    const source = countProgress(child.stdout, counter, ctx);
+    let counting: Promise<Record<string, number>> | undefined;
+    const source = countProgress(child.stdout, counter, ctx, () => {
+      counting = countRows(client);
+      counting.catch(() => undefined); // awaited by the caller; not unhandled if the dump fails
+    });
     const dump = pool
       ? await storeStreamPooled(ctx.writer, pool, source, ctx.writer.chunkerParams)
       : await ctx.writer.storeStream(source, { wholeHash: false });
@@ -135,7 +145,7 @@ async function dumpStream(
         result,
       );
     }
-    return { dump, counted: counter.result() };
+    return { dump, counted: counter.result(), ...(counting ? { counting } : {}) };
   } catch (err) {
     abort.abort();
     const result = await settled;
@@ -158,24 +168,38 @@ async function* countProgress(
   source: AsyncIterable<Uint8Array>,
   counter: DumpRowCounter,
   ctx: BackupContext,
+  onUncountable: () => void,
 ): AsyncGenerator<Uint8Array> {
+  let counting = true;
   for await (const buf of source) {
     ctx.progress.add(buf.length, 0);
-    counter.push(buf);
+    if (counting) {
+      counter.push(buf);
+      if (counter.unusable !== undefined) {
+        counting = false;
+        onUncountable();
+      }
+    }
     yield buf;
   }
 }
 
 /**
  * Exact rows per table (the tables `listTables` names, in the dump's snapshot): from the
- * dump's own stream where it could be counted, otherwise `count(*)` in the snapshot.
+ * dump's own stream where it could be counted, otherwise `count(*)` in the snapshot
+ * (already under way as `counting` when the whole stream was uncountable).
  */
 async function rowCounts(
   client: pg.Client,
   counted: DumpRowCounts,
+  counting: Promise<Record<string, number>> | undefined,
   targetName: string,
   ctx: BackupContext,
 ): Promise<{ tables: Record<string, number>; rowCountSource: "dump" | "count" | "dump+count" }> {
+  if (counted.unusable !== undefined) {
+    ctx.logger.info(`${targetName}: rows counted with count(*): ${counted.unusable}`);
+    return { tables: await (counting ?? countRows(client)), rowCountSource: "count" };
+  }
   const tables: Record<string, number> = {};
   const bySql: string[] = [];
   for (const t of await listTables(client)) {
@@ -188,9 +212,7 @@ async function rowCounts(
       bySql.push(key);
     }
   }
-  if (counted.unusable !== undefined) {
-    ctx.logger.info(`${targetName}: rows counted with count(*): ${counted.unusable}`);
-  } else if (bySql.length > 0) {
+  if (bySql.length > 0) {
     ctx.logger.info(
       `${targetName}: rows of ${bySql.length} table(s) counted with count(*): ${bySql.join(", ")}`,
     );

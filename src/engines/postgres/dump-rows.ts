@@ -119,6 +119,11 @@ export class DumpRowCounter {
     });
   }
 
+  /** Why the stream cannot be counted, as soon as that is known (undefined so far). */
+  get unusable(): string | undefined {
+    return this.#unusable;
+  }
+
   /** The counts, once the whole stream has been pushed. */
   result(): DumpRowCounts {
     if (this.#unusable === undefined && !this.#header) this.#noting(() => this.#readHeader(true));

@@ -95,6 +95,9 @@ export class DumpRowCounter {
   #intBytes = 0;
   #intValue = 0;
   #intNegative = false;
+  /** Set by #takeInt: whether the integer is complete, and its value. */
+  #intDone = false;
+  #intResult = 0;
   /** The current block's length, its bytes still to come, its first three bytes and its last. */
   #length = 0;
   #remaining = 0;
@@ -223,10 +226,6 @@ export class DumpRowCounter {
       }
     }
   }
-
-  /** Set by #takeInt: whether the integer is complete, and its value. */
-  #intDone = false;
-  #intResult = 0;
 
   /** Reads (more of) an integer that may span buffers; returns the position after what it took. */
   #takeInt(buf: Uint8Array, pos: number, intSize: number): number {

@@ -178,6 +178,29 @@ describe("DumpRowCounter", () => {
     }
   });
 
+  it("never miscounts a stream buffered as pg_dump 19 does, even when it claims an older version", () => {
+    // pg_dump 19 copies rows and the end marker into a buffer and writes it out when full.
+    const buffered = (text: string, size: number): string[] =>
+      Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+    const tables: Table[] = [
+      { id: 9, schema: "app", name: "filler", blocks: [...rows(1000), MARKER] },
+      { id: 10, schema: "app", name: "big", blocks: buffered([...rows(5000), MARKER].join(""), 4096) },
+      { id: 11, schema: "app", name: "small", blocks: buffered([...rows(20), MARKER].join(""), 4096) },
+      // Rows that happen to fill each buffer exactly, so every block ends in a newline.
+      {
+        id: 12,
+        schema: "app",
+        name: "aligned",
+        blocks: buffered(rows(64, () => "x".repeat(63) + "\n").join("") + MARKER, 1024),
+      },
+    ];
+    for (const piece of [1000, 65536, 1 << 22]) {
+      const result = count(archive({ tables, dumpVersion: "18.1" }), piece);
+      expect(result.doubtful, `pieces of ${piece}`).toEqual(["app.big", "app.small", "app.aligned"]);
+      expect(result.tables).toEqual(new Map([["app.filler", 1000]]));
+    }
+  });
+
   it("notices rows packed into blocks later in a table (every 1024th block is checked)", () => {
     const blocks = [...rows(1024), "a\nb\n", ...rows(10), MARKER];
     for (const piece of [100, 1 << 20]) {

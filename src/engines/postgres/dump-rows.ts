@@ -103,6 +103,8 @@ export class DumpRowCounter {
   #remaining = 0;
   #first = 0;
   #last = 0;
+  /** Newlines seen so far in the current block (up to 2), while a check is due. */
+  #newlines = 0;
 
   readonly #counts = new Map<string, number>();
   readonly #doubtful: string[] = [];
@@ -173,11 +175,12 @@ export class DumpRowCounter {
           const take = Math.min(this.#remaining, end - pos);
           for (let i = done; i < 3 && i < done + take; i++)
             this.#first = (this.#first << 8) | buf[pos + i - done]!;
+          if (this.#checkDue) this.#newlines += countNewlines(buf, pos, pos + take, 2 - this.#newlines);
           this.#remaining -= take;
           pos += take;
           if (this.#remaining === 0) {
             this.#last = buf[pos - 1]!;
-            this.#endBlock(buf, take === this.#length ? pos - take : -1);
+            this.#endBlock(this.#newlines);
             this.#state = State.BlockLength;
           }
           break;
@@ -192,7 +195,7 @@ export class DumpRowCounter {
               this.#first = length >= 3 ? (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]! : 0;
               this.#last = buf[pos + length - 1]!;
               pos += length;
-              this.#endBlock(buf, pos - length);
+              this.#endBlock(this.#checkDue ? countNewlines(buf, pos - length, pos, 2) : 0);
               break;
             }
             this.#startBlock(length);
@@ -268,11 +271,12 @@ export class DumpRowCounter {
     this.#length = length;
     this.#remaining = length;
     this.#first = 0;
+    this.#newlines = 0;
     this.#state = State.Payload;
   }
 
-  /** A block is complete; `start` is its first byte in `buf`, or -1 when it began in an earlier buffer. */
-  #endBlock(buf: Uint8Array, start: number): void {
+  /** A block is complete; `newlines`: how many it holds (up to 2), counted when a check is due. */
+  #endBlock(newlines: number): void {
     if (this.#table === undefined || this.#inBlob) return;
     const marker = this.#length >= 3 && this.#first === ((BACKSLASH << 16) | (DOT << 8) | NEWLINE);
     if (marker) {
@@ -283,10 +287,9 @@ export class DumpRowCounter {
       this.#doubtfulTable = true;
       return;
     }
-    // The check needs the whole block in this buffer: when it is due, the next such block takes it.
-    if (this.#checkDue && start >= 0) {
+    if (this.#checkDue) {
       this.#checkDue = false;
-      if (buf.indexOf(NEWLINE, start) !== start + this.#length - 1) this.#doubtfulTable = true;
+      if (newlines !== 1) this.#doubtfulTable = true;
     }
     if (++this.#rows % CHECK_EVERY === 0) this.#checkDue = true;
   }
@@ -304,6 +307,18 @@ export class DumpRowCounter {
     this.#table = undefined;
     this.#state = State.BlockType;
   }
+}
+
+/** Newlines in `buf[from, to)`, counting no further than `limit`. */
+function countNewlines(buf: Uint8Array, from: number, to: number, limit: number): number {
+  let n = 0;
+  for (
+    let at = buf.indexOf(NEWLINE, from);
+    n < limit && at >= 0 && at < to;
+    at = buf.indexOf(NEWLINE, at + 1)
+  )
+    n++;
+  return n;
 }
 
 function readIntAt(buf: Uint8Array, pos: number, intSize: number): number {

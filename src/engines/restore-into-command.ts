@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { RepoCorruptError } from "../errors.js";
 import type { ChunkStore } from "../repo/chunk-store.js";
 import { entryContent } from "../repo/entry-content.js";
@@ -15,10 +16,17 @@ export async function runFedFromEntry(
   options: Omit<RunOptions, "input">,
   source: { chunks: ChunkStore; entry: FileEntry },
   explain: (damage: string) => string,
+  /**
+   * Reshapes the content on its way (the bytes the command reads); errors of `input` reach
+   * it, and it may change the buffers `input` yields.
+   */
+  reshape?: (input: Readable) => Readable,
 ): Promise<RunResult> {
-  const input = entryContent(source.chunks, source.entry);
+  const content = entryContent(source.chunks, source.entry, { owned: reshape !== undefined });
   let damage: Error | undefined;
-  input.on("error", (err: Error) => (damage ??= err));
+  content.on("error", (err: Error) => (damage ??= err));
+  const input = reshape ? reshape(content) : content;
+  if (input !== content) input.on("error", (err: Error) => (damage ??= err));
   const result = await runCommand(argv, { ...options, input }).catch((err: unknown) => {
     if (damage) return undefined;
     throw err;

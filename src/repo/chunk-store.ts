@@ -163,6 +163,17 @@ export class ChunkStore {
     return data;
   }
 
+  /**
+   * A chunk's bytes, checked, in a buffer no one else holds, so the caller may change them
+   * in place: a packed chunk is cut from a cached frame that later reads share, so it is
+   * copied; a chunk object is decoded into a buffer of its own.
+   */
+  async getOwned(id: string): Promise<Buffer> {
+    const packed = (await this.packs()).chunks.has(id);
+    const data = await this.get(id);
+    return packed ? Buffer.from(data) : data;
+  }
+
   /** A packed chunk's bytes, cut from its decoded frame, not yet hash-checked. */
   async #packedBytes(id: string, location: ChunkLocation): Promise<Buffer> {
     const frame = await this.#frame(id, location.frame);

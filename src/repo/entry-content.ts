@@ -11,8 +11,12 @@ import type { FileEntry } from "./snapshot.js";
  * instead of ending if anything is off, so a consumer (a file, pg_restore's stdin) never
  * takes damaged data as complete.
  */
-export function entryContent(chunks: ChunkStore, entry: FileEntry): Readable {
-  return Readable.from(verifiedChunks(chunks, entry), { objectMode: false });
+export function entryContent(
+  chunks: ChunkStore,
+  entry: FileEntry,
+  options: { owned?: boolean } = {},
+): Readable {
+  return Readable.from(verifiedChunks(chunks, entry, options), { objectMode: false });
 }
 
 /** Chunks read ahead of the consumer: at most this many, and about this many bytes. */
@@ -26,7 +30,12 @@ const UNKNOWN_CHUNK_BYTES = 4 * 1024 * 1024;
  * the last. Several chunks are fetched ahead (bounded in count and bytes), so the reads
  * on the thread pool overlap with decoding and the consumer's writes.
  */
-export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): AsyncGenerator<Buffer> {
+export async function* verifiedChunks(
+  chunks: ChunkStore,
+  entry: FileEntry,
+  /** `owned`: each buffer yielded is the consumer's to change (see ChunkStore.getOwned). */
+  options: { owned?: boolean } = {},
+): AsyncGenerator<Buffer> {
   const check = new EntryCheck(entry);
   const ids = entry.chunks;
   const ahead: { data: Promise<Buffer>; bytes: number }[] = [];
@@ -38,7 +47,7 @@ export async function* verifiedChunks(chunks: ChunkStore, entry: FileEntry): Asy
       (ahead.length === 0 || (ahead.length < READ_AHEAD_CHUNKS && aheadBytes < READ_AHEAD_BYTES))
     ) {
       const id = ids[next++]!;
-      const data = chunks.get(id);
+      const data = options.owned ? chunks.getOwned(id) : chunks.get(id);
       data.catch(() => undefined); // awaited in order below
       const bytes = chunks.locate(id)?.size ?? UNKNOWN_CHUNK_BYTES;
       ahead.push({ data, bytes });

@@ -14,34 +14,25 @@
  * also checked to hold exactly one newline, so a dump that packs several rows into a block
  * is noticed rather than miscounted.
  *
- * The archive layout followed here is `pg_backup_archiver.c` (ReadHead, ReadToc) and
- * `pg_backup_custom.c` of PostgreSQL 12–18 (archive versions 1.14–1.16): integers are a
- * sign byte then `intSize` little-endian bytes; strings an integer length (-1 for NULL) then
- * the bytes; the stream carries header and table of contents first, then each entry's data
- * as `[block type][dump id]` followed by `[length][bytes]` blocks up to a zero length.
+ * The archive layout is in custom-archive.ts.
  */
 
-import { tableKey } from "./inventory.js";
+import {
+  ArchiveUnusable,
+  BLK_BLOBS,
+  BLK_DATA,
+  HeaderReader,
+  readIntAt,
+  type ArchiveHeader,
+} from "./custom-archive.js";
 
-const MAGIC = "PGDMP";
-const FORMAT_CUSTOM = 1;
-const BLK_DATA = 1;
-const BLK_BLOBS = 3;
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 /** The last pg_dump major version known to write one block per row. */
 const LAST_ROW_PER_BLOCK_MAJOR = 18;
-/** A header and table of contents larger than this is not waited for (a schema of millions of objects). */
-const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** Every how many rows a block is checked to hold exactly one newline. */
 const CHECK_EVERY = 1024;
-
-const version = (major: number, minor: number, rev = 0): number => (major * 256 + minor) * 256 + rev;
-const V1_14 = version(1, 14);
-const V1_15 = version(1, 15);
-const V1_16 = version(1, 16);
-const V_MAX = version(1, 16, 255);
 
 export interface DumpRowCounts {
   /** `schema.table` → rows, for each table whose data the stream held and could be counted. */
@@ -50,19 +41,6 @@ export interface DumpRowCounts {
   unusable?: string;
   /** Tables whose data did not look like one row per block (counted another way). */
   doubtful: string[];
-}
-
-/** Thrown while parsing the header when the bytes so far end before it does. */
-class NeedMore extends Error {}
-
-class Unusable extends Error {}
-
-interface Header {
-  intSize: number;
-  /** Dump id → `schema.table`, for the TABLE DATA entries. */
-  tableData: Map<number, string>;
-  /** Bytes of header and table of contents. */
-  length: number;
 }
 
 const enum State {
@@ -75,11 +53,8 @@ const enum State {
 
 export class DumpRowCounter {
   #unusable: string | undefined;
-  #header: Header | undefined;
-  /** Bytes seen before the header could be parsed. */
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  #nextAttempt = 4096;
+  #header: ArchiveHeader | undefined;
+  readonly #headerReader = new HeaderReader();
 
   #state = State.BlockType;
   #sectionType = 0;
@@ -113,14 +88,8 @@ export class DumpRowCounter {
   push(piece: Uint8Array): void {
     if (this.#unusable !== undefined) return;
     this.#noting(() => {
-      if (this.#header) {
-        this.#scan(piece, 0);
-        return;
-      }
-      this.#pending.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
-      this.#pendingBytes += piece.byteLength;
-      // Parsing again only once the bytes have doubled keeps a large table of contents linear.
-      if (this.#pendingBytes >= this.#nextAttempt) this.#readHeader(false);
+      if (this.#header) this.#scan(piece, 0);
+      else this.#start(this.#headerReader.push(piece));
     });
   }
 
@@ -131,7 +100,9 @@ export class DumpRowCounter {
 
   /** The counts, once the whole stream has been pushed. */
   result(): DumpRowCounts {
-    if (this.#unusable === undefined && !this.#header) this.#noting(() => this.#readHeader(true));
+    if (this.#unusable === undefined && !this.#header) {
+      this.#noting(() => this.#start(this.#headerReader.push(new Uint8Array(0), true)));
+    }
     if (this.#unusable !== undefined) return { tables: new Map(), unusable: this.#unusable, doubtful: [] };
     return { tables: new Map(this.#counts), doubtful: [...this.#doubtful] };
   }
@@ -142,27 +113,24 @@ export class DumpRowCounter {
       work();
     } catch (err) {
       this.#unusable =
-        err instanceof Unusable ? err.message : `internal error in the row counter: ${String(err)}`;
-      this.#pending = [];
+        err instanceof ArchiveUnusable ? err.message : `internal error in the row counter: ${String(err)}`;
+      this.#headerReader.take();
     }
   }
 
-  /** Parses the header from the bytes so far and scans the data after it; `final`: no more bytes will come. */
-  #readHeader(final: boolean): void {
-    const joined = Buffer.concat(this.#pending);
-    this.#pending = [joined];
-    try {
-      this.#header = parseHeader(joined);
-    } catch (err) {
-      if (!(err instanceof NeedMore)) throw err;
-      if (final) throw new Unusable("the stream ended inside its header");
-      if (this.#pendingBytes > MAX_HEADER_BYTES)
-        throw new Unusable("the table of contents is too large to wait for");
-      this.#nextAttempt = this.#pendingBytes * 2;
-      return;
+  /** Once the header is in: checks that this archive can be counted, then scans the data after it. */
+  #start(read: { header: ArchiveHeader; bytes: Buffer } | undefined): void {
+    if (!read) return;
+    const { header, bytes } = read;
+    if (header.compressed) throw new ArchiveUnusable("the archive is compressed");
+    const major = Number.parseInt(header.dumpVersion, 10);
+    if (!(major <= LAST_ROW_PER_BLOCK_MAJOR)) {
+      throw new ArchiveUnusable(
+        `pg_dump ${header.dumpVersion || "of unknown version"} may put several rows in one block`,
+      );
     }
-    this.#pending = [];
-    this.#scan(joined, this.#header.length);
+    this.#header = header;
+    this.#scan(bytes, header.length);
   }
 
   #scan(buf: Uint8Array, pos: number): void {
@@ -208,7 +176,7 @@ export class DumpRowCounter {
         case State.BlockType: {
           this.#sectionType = buf[pos++]!;
           if (this.#sectionType !== BLK_DATA && this.#sectionType !== BLK_BLOBS) {
-            throw new Unusable(`unexpected data block type ${this.#sectionType}`);
+            throw new ArchiveUnusable(`unexpected data block type ${this.#sectionType}`);
           }
           this.#state = State.SectionId;
           break;
@@ -263,7 +231,7 @@ export class DumpRowCounter {
   }
 
   #startBlock(length: number): void {
-    if (length < 0) throw new Unusable(`negative block length ${length}`);
+    if (length < 0) throw new ArchiveUnusable(`negative block length ${length}`);
     if (length === 0) {
       this.#endSection();
       return;
@@ -319,88 +287,4 @@ function countNewlines(buf: Uint8Array, from: number, to: number, limit: number)
   )
     n++;
   return n;
-}
-
-function readIntAt(buf: Uint8Array, pos: number, intSize: number): number {
-  let value = 0;
-  for (let i = intSize; i >= 1; i--) value = value * 256 + buf[pos + i]!;
-  return buf[pos] === 0 ? value : -value;
-}
-
-/** Parses header and table of contents; throws NeedMore when `buf` ends first. */
-function parseHeader(buf: Buffer): Header {
-  let pos = 0;
-  const need = (n: number): void => {
-    if (pos + n > buf.length) throw new NeedMore();
-  };
-  const byte = (): number => {
-    need(1);
-    return buf[pos++]!;
-  };
-  need(MAGIC.length);
-  if (buf.toString("latin1", 0, MAGIC.length) !== MAGIC)
-    throw new Unusable("not a pg_dump custom-format archive");
-  pos = MAGIC.length;
-  const archiveVersion = version(byte(), byte(), byte());
-  if (archiveVersion < V1_14 || archiveVersion > V_MAX) {
-    throw new Unusable(
-      `archive version ${archiveVersion >> 16}.${(archiveVersion >> 8) & 0xff} is not one this counter knows`,
-    );
-  }
-  const intSize = byte();
-  const offSize = byte();
-  if (intSize < 1 || intSize > 6) throw new Unusable(`integer size ${intSize} in the archive header`);
-  const int = (): number => {
-    need(1 + intSize);
-    const value = readIntAt(buf, pos, intSize);
-    pos += 1 + intSize;
-    return value;
-  };
-  const str = (): string | null => {
-    const length = int();
-    if (length < 0) return null;
-    need(length);
-    pos += length;
-    return buf.toString("utf8", pos - length, pos);
-  };
-  if (byte() !== FORMAT_CUSTOM) throw new Unusable("not a custom-format archive");
-  const compressed = archiveVersion >= V1_15 ? byte() !== 0 : int() !== 0;
-  if (compressed) throw new Unusable("the archive is compressed");
-  for (let i = 0; i < 7; i++) int(); // creation time
-  str(); // database name
-  str(); // server version
-  const dumpVersion = str() ?? "";
-  const major = Number.parseInt(dumpVersion, 10);
-  if (!(major <= LAST_ROW_PER_BLOCK_MAJOR)) {
-    throw new Unusable(`pg_dump ${dumpVersion || "of unknown version"} may put several rows in one block`);
-  }
-
-  const tableData = new Map<number, string>();
-  const entries = int();
-  for (let i = 0; i < entries; i++) {
-    const dumpId = int();
-    int(); // had a data dumper
-    str(); // table oid
-    str(); // oid
-    const tag = str();
-    const desc = str();
-    int(); // section
-    str(); // definition
-    str(); // drop statement
-    str(); // copy statement
-    const namespace = str();
-    str(); // tablespace
-    str(); // table access method
-    if (archiveVersion >= V1_16) int(); // relkind
-    str(); // owner
-    str(); // "false" (tables once had OIDs)
-    while (str() !== null); // dependencies
-    const flag = byte(); // custom format: the data's offset
-    if (flag < 1 || flag > 3) throw new Unusable(`unexpected offset flag ${flag} in the table of contents`);
-    need(offSize);
-    pos += offSize;
-    if (desc === "TABLE DATA" && tag !== null && namespace !== null)
-      tableData.set(dumpId, tableKey(namespace, tag));
-  }
-  return { intSize, tableData, length: pos };
 }

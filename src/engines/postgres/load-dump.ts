@@ -12,6 +12,7 @@ import { writeFully } from "../../util/fs.js";
 import type { Logger } from "../../util/logger.js";
 import { CommandFailedError, runCommand, type RunResult } from "../../util/subprocess.js";
 import { runFedFromEntry } from "../restore-into-command.js";
+import { DumpReblocker, reblocked } from "./dump-reblock.js";
 import { DUMP_ENTRY, GLOBALS_ENTRY } from "./backup.js";
 import {
   connect,
@@ -72,10 +73,15 @@ export async function prepareDump(options: {
     const started = Date.now();
     const handle = await fs.open(file, "wx", 0o600);
     try {
+      // Merged blocks also spare each pg_restore -j worker stepping through every row of
+      // the tables before its own (the spool's table of contents has no data offsets).
+      const reblocker = new DumpReblocker();
       for await (const piece of pieces()) {
-        await writeFully(handle, piece.data, null);
+        const merged = reblocker.push(piece.data);
         piece.release();
+        for (const part of merged) await writeFully(handle, part, null);
       }
+      for (const part of reblocker.end()) await writeFully(handle, part, null);
     } finally {
       await handle.close();
     }
@@ -237,6 +243,7 @@ function streamedRestore(options: LoadOptions & { target: PgEndpoint }, base: st
     toolOptions(target, { signal: options.signal }),
     { chunks: repo.chunks, entry: prepared.dump },
     (damage) => `${damage} (the partly restored database ${target.database} is left for inspection; drop it)`,
+    reblocked,
   );
 }
 

@@ -124,6 +124,7 @@ export class DumpReblocker {
               this.#openMerged();
               this.#copy(this.#pos, this.#pos + length);
               this.#pos += length;
+              if (this.#intSize === 4) this.#moreRows(buf, end);
             } else this.#dataLength(length);
             break;
           }
@@ -178,6 +179,26 @@ export class DumpReblocker {
     this.#closeMerged();
     this.#segments.push(buf.subarray(this.#regionStart, this.#out));
     return this.#segments.filter((s) => s.length > 0);
+  }
+
+  /**
+   * The rows that follow while a merged block is open, each whole in this piece: the
+   * common case, in a loop on local variables (about 3 ns a row instead of 20 through the
+   * state machine). Stops at anything else, which the state machine then handles.
+   */
+  #moreRows(buf: Buffer, end: number): void {
+    let pos = this.#pos;
+    let out = this.#out;
+    while (pos + 5 <= end && buf[pos] === 0) {
+      const length = buf[pos + 1]! | (buf[pos + 2]! << 8) | (buf[pos + 3]! << 16) | (buf[pos + 4]! << 24);
+      const from = pos + 5;
+      if (length <= 0 || from + length > end) break;
+      if (out !== from) buf.copyWithin(out, from, from + length);
+      out += length;
+      pos = from + length;
+    }
+    this.#pos = pos;
+    this.#out = out;
   }
 
   /** A data block's length has been read (its header dropped). */

@@ -4,6 +4,8 @@
  * does not produce: other archive versions, several rows in one block, large objects.
  * The real thing is tested in test/integration/postgres/dump-rows.slow.test.ts.
  */
+import { DumpReblocker } from "../../src/engines/postgres/dump-reblock.js";
+
 export const int = (value: number): Buffer => {
   const b = Buffer.alloc(5);
   b[0] = value < 0 ? 1 : 0;
@@ -165,4 +167,14 @@ export function archiveContents(
     }
   }
   return { header, sections, blocks };
+}
+
+/** `bytes` through a DumpReblocker in pieces of `piece` bytes (see DumpReblocker.push for `owned`). */
+export function reblockInPieces(bytes: Buffer, piece: number, owned: boolean): Buffer {
+  const reblocker = new DumpReblocker();
+  const out: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += piece)
+    out.push(...reblocker.push(bytes.subarray(i, i + piece), owned));
+  out.push(...reblocker.end());
+  return Buffer.concat(out);
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { archive, archiveContents, MARKER, rows, type Table } from "../../../test/helpers/pg-archive.js";
-import { DumpReblocker } from "./dump-reblock.js";
+import {
+  archive,
+  archiveContents,
+  MARKER,
+  reblockInPieces,
+  rows,
+  type Table,
+} from "../../../test/helpers/pg-archive.js";
 
 const TABLES: Table[] = [
   { id: 10, schema: "app", name: "users", blocks: [...rows(3000), MARKER] },
@@ -18,15 +24,11 @@ const BLOBS = new Map([
   [16501, ["x"]],
 ]);
 
-/** Feeds `bytes` in pieces of `piece` bytes; returns the output and whether the input stayed as it was. */
+/** Feeds a copy of `bytes` in pieces; returns the output and whether the copy stayed as it was. */
 function reblock(bytes: Buffer, piece: number, owned: boolean): { output: Buffer; inputKept: boolean } {
   const input = Buffer.from(bytes);
-  const reblocker = new DumpReblocker();
-  const out: Buffer[] = [];
-  for (let i = 0; i < input.length; i += piece)
-    out.push(...reblocker.push(input.subarray(i, i + piece), owned));
-  out.push(...reblocker.end());
-  return { output: Buffer.concat(out), inputKept: input.equals(bytes) };
+  const output = reblockInPieces(input, piece, owned);
+  return { output, inputKept: input.equals(bytes) };
 }
 
 describe("DumpReblocker", () => {

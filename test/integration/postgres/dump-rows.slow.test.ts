@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { DumpReblocker } from "../../../src/engines/postgres/dump-reblock.js";
 import { DumpRowCounter } from "../../../src/engines/postgres/dump-rows.js";
 import { countRows } from "../../../src/engines/postgres/inventory.js";
 import { ScratchCluster } from "../../../src/engines/postgres/scratch-cluster.js";
+import { reblockInPieces } from "../../helpers/pg-archive.js";
 import { PG_BIN } from "../../helpers/postgres.js";
 
 /**
@@ -41,6 +41,8 @@ SELECT lo_from_bytea(0, 'small');
 `;
 
 let cluster: ScratchCluster;
+/** The scratch server, as a client tool's arguments. */
+const server = (): string[] => ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "postgres"];
 let dump: Buffer;
 let expected: Record<string, number>;
 
@@ -57,17 +59,7 @@ beforeAll(async () => {
   }
   const result = await execa(
     `${PG_BIN}/pg_dump`,
-    [
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(cluster.port),
-      "-U",
-      "postgres",
-      "--format=custom",
-      "--compress=0",
-      "rows_test",
-    ],
+    [...server(), "--format=custom", "--compress=0", "rows_test"],
     { encoding: "buffer", stripFinalNewline: false },
   );
   dump = Buffer.from(result.stdout);
@@ -139,31 +131,14 @@ describe("merging a real pg_dump 15 stream's blocks", () => {
         [65536, true],
         [7, false],
       ] as const) {
-        const input = Buffer.from(dump);
-        const reblocker = new DumpReblocker();
-        const out: Buffer[] = [];
-        for (let i = 0; i < input.length; i += piece)
-          out.push(...reblocker.push(input.subarray(i, i + piece), owned));
-        out.push(...reblocker.end());
-        const merged = Buffer.concat(out);
+        const merged = reblockInPieces(Buffer.from(dump), piece, owned);
         // Tiny pieces each get a block of their own (still correct); real pieces are chunks.
         if (piece === 65536) expect(merged.length).toBeLessThan(dump.length);
         const file = path.join(dir, `merged-${piece}.dump`);
         await fs.writeFile(file, merged);
         const database = `rows_merged_${piece}`;
         await cluster.query(`CREATE DATABASE ${database}`);
-        await execa(`${PG_BIN}/pg_restore`, [
-          "-h",
-          "127.0.0.1",
-          "-p",
-          String(cluster.port),
-          "-U",
-          "postgres",
-          "--exit-on-error",
-          "-d",
-          database,
-          file,
-        ]);
+        await execa(`${PG_BIN}/pg_restore`, [...server(), "--exit-on-error", "-d", database, file]);
         expect(await digest(database)).toBe(original);
         // The counter no longer sees one row per block in the merged archive.
         const counted = countIn(merged, 65536);

@@ -169,9 +169,8 @@ export class ChunkStore {
    * copied; a chunk object is decoded into a buffer of its own.
    */
   async getOwned(id: string): Promise<Buffer> {
-    const packed = (await this.packs()).chunks.has(id);
-    const data = await this.get(id);
-    return packed ? Buffer.from(data) : data;
+    const location = (await this.packs()).chunks.get(id);
+    return location ? Buffer.from(await this.#getPacked(id, location)) : this.get(id);
   }
 
   /** A packed chunk's bytes, cut from its decoded frame, not yet hash-checked. */

@@ -82,6 +82,42 @@ export class HeaderReader {
   }
 }
 
+/**
+ * An archive integer that may arrive split across pieces of the stream: `take` reads what
+ * is there; once the last byte is in, `complete` is true and `value` holds it.
+ */
+export class SplitInt {
+  #read = 0;
+  #magnitude = 0;
+  #negative = false;
+  complete = false;
+  value = 0;
+
+  constructor(readonly intSize: number) {}
+
+  /** Whether an integer is partly read (its next bytes are in a later piece). */
+  get partial(): boolean {
+    return this.#read > 0;
+  }
+
+  /** Reads (more of) an integer from `buf` at `pos`; returns the position after what it took. */
+  take(buf: Uint8Array, pos: number): number {
+    while (pos < buf.length && this.#read < this.intSize + 1) {
+      const byte = buf[pos++]!;
+      if (this.#read === 0) this.#negative = byte !== 0;
+      else this.#magnitude += byte * 2 ** (8 * (this.#read - 1));
+      this.#read++;
+    }
+    this.complete = this.#read === this.intSize + 1;
+    if (this.complete) {
+      this.value = this.#negative ? -this.#magnitude : this.#magnitude;
+      this.#read = 0;
+      this.#magnitude = 0;
+    }
+    return pos;
+  }
+}
+
 export function readIntAt(buf: Uint8Array, pos: number, intSize: number): number {
   let value = 0;
   for (let i = intSize; i >= 1; i--) value = value * 256 + buf[pos + i]!;

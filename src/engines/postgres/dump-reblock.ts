@@ -25,6 +25,7 @@ import {
   BLK_DATA,
   HeaderReader,
   readIntAt,
+  SplitInt,
   writeIntAt,
 } from "./custom-archive.js";
 
@@ -44,13 +45,9 @@ export class DumpReblocker {
   #headerDone = false;
   #state = State.BlockType;
   #intSize = 4;
+  /** The integer being read, which may span pieces. */
+  #int = new SplitInt(4);
   #sectionType = 0;
-  /** The integer being read across a piece boundary. */
-  #intBytes = 0;
-  #intValue = 0;
-  #intNegative = false;
-  /** Set when #takeInt completes an integer. */
-  #intValueDone = 0;
   /** Payload bytes of the current block still to come. */
   #remaining = 0;
 
@@ -101,6 +98,7 @@ export class DumpReblocker {
       return [read.bytes];
     }
     this.#intSize = read.header.intSize;
+    this.#int = new SplitInt(this.#intSize);
     // The joined bytes are a fresh buffer: compacted in place, header kept as it is.
     return this.#compact(read.bytes, read.header.length);
   }
@@ -116,7 +114,7 @@ export class DumpReblocker {
     while (this.#pos < end) {
       switch (this.#state) {
         case State.DataLength: {
-          if (this.#intBytes === 0 && this.#pos + h <= end) {
+          if (!this.#int.partial && this.#pos + h <= end) {
             // The hot path: a whole row in this piece.
             const length = readIntAt(buf, this.#pos, this.#intSize);
             this.#pos += h;
@@ -128,8 +126,8 @@ export class DumpReblocker {
             } else this.#dataLength(length);
             break;
           }
-          this.#pos = this.#takeInt(buf, this.#pos, false);
-          if (this.#intBytes === 0) this.#dataLength(this.#intValueDone);
+          this.#pos = this.#int.take(buf, this.#pos);
+          if (this.#int.complete) this.#dataLength(this.#int.value);
           break;
         }
         case State.DataPayload:
@@ -156,9 +154,12 @@ export class DumpReblocker {
         case State.SectionId:
         case State.BlobOid:
         case State.BlobLength: {
-          this.#pos = this.#takeInt(buf, this.#pos, true);
-          if (this.#intBytes !== 0) break;
-          const value = this.#intValueDone;
+          // Copied on as they are read.
+          const from = this.#pos;
+          this.#pos = this.#int.take(buf, this.#pos);
+          this.#copy(from, this.#pos);
+          if (!this.#int.complete) break;
+          const value = this.#int.value;
           if (this.#state === State.SectionId) {
             this.#state = this.#sectionType === BLK_DATA ? State.DataLength : State.BlobOid;
           } else if (this.#state === State.BlobOid) {
@@ -265,24 +266,6 @@ export class DumpReblocker {
     }
     this.#mergedAt = -1;
     this.#mergedHeader = undefined;
-  }
-
-  /** Reads (more of) an integer that may span pieces, copying its bytes on when `verbatim`. */
-  #takeInt(buf: Buffer, pos: number, verbatim: boolean): number {
-    const from = pos;
-    while (pos < buf.length && this.#intBytes < this.#intSize + 1) {
-      const byte = buf[pos++]!;
-      if (this.#intBytes === 0) this.#intNegative = byte !== 0;
-      else this.#intValue += byte * 2 ** (8 * (this.#intBytes - 1));
-      this.#intBytes++;
-    }
-    if (verbatim) this.#copy(from, pos);
-    if (this.#intBytes === this.#intSize + 1) {
-      this.#intValueDone = this.#intNegative ? -this.#intValue : this.#intValue;
-      this.#intBytes = 0;
-      this.#intValue = 0;
-    }
-    return pos;
   }
 }
 

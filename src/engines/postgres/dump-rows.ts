@@ -23,6 +23,7 @@ import {
   BLK_DATA,
   HeaderReader,
   readIntAt,
+  SplitInt,
   type ArchiveHeader,
 } from "./custom-archive.js";
 
@@ -67,12 +68,7 @@ export class DumpRowCounter {
   #terminated = false;
   #doubtfulTable = false;
   /** The integer being read across a buffer boundary. */
-  #intBytes = 0;
-  #intValue = 0;
-  #intNegative = false;
-  /** Set by #takeInt: whether the integer is complete, and its value. */
-  #intDone = false;
-  #intResult = 0;
+  #int = new SplitInt(4);
   /** The current block's length, its bytes still to come, its first three bytes and its last. */
   #length = 0;
   #remaining = 0;
@@ -130,6 +126,7 @@ export class DumpRowCounter {
       );
     }
     this.#header = header;
+    this.#int = new SplitInt(header.intSize);
     this.#scan(bytes, header.length);
   }
 
@@ -155,7 +152,7 @@ export class DumpRowCounter {
         }
         case State.BlockLength: {
           // The hot path: one row per block, most of them whole in this buffer.
-          if (this.#intBytes === 0 && pos + 1 + intSize <= end) {
+          if (!this.#int.partial && pos + 1 + intSize <= end) {
             const length = readIntAt(buf, pos, intSize);
             pos += 1 + intSize;
             if (length > 0 && pos + length <= end) {
@@ -169,8 +166,8 @@ export class DumpRowCounter {
             this.#startBlock(length);
             break;
           }
-          pos = this.#takeInt(buf, pos, intSize);
-          if (this.#intDone) this.#startBlock(this.#intResult);
+          pos = this.#int.take(buf, pos);
+          if (this.#int.complete) this.#startBlock(this.#int.value);
           break;
         }
         case State.BlockType: {
@@ -183,9 +180,9 @@ export class DumpRowCounter {
         }
         case State.SectionId:
         case State.BlobOid: {
-          pos = this.#takeInt(buf, pos, intSize);
-          if (!this.#intDone) break;
-          const value = this.#intResult;
+          pos = this.#int.take(buf, pos);
+          if (!this.#int.complete) break;
+          const value = this.#int.value;
           if (this.#state === State.SectionId) this.#startSection(value);
           else if (value === 0) this.#state = State.BlockType;
           else {
@@ -196,23 +193,6 @@ export class DumpRowCounter {
         }
       }
     }
-  }
-
-  /** Reads (more of) an integer that may span buffers; returns the position after what it took. */
-  #takeInt(buf: Uint8Array, pos: number, intSize: number): number {
-    while (pos < buf.length && this.#intBytes < intSize + 1) {
-      const byte = buf[pos++]!;
-      if (this.#intBytes === 0) this.#intNegative = byte !== 0;
-      else this.#intValue += byte * 2 ** (8 * (this.#intBytes - 1));
-      this.#intBytes++;
-    }
-    this.#intDone = this.#intBytes === intSize + 1;
-    if (this.#intDone) {
-      this.#intResult = this.#intNegative ? -this.#intValue : this.#intValue;
-      this.#intBytes = 0;
-      this.#intValue = 0;
-    }
-    return pos;
   }
 
   #startSection(dumpId: number): void {

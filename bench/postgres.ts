@@ -133,8 +133,8 @@ async function runPostgres(context: BenchContext): Promise<SectionResult> {
         `Dataset: pgbench -i -s ${scale} plus ${docs} rows of text/jsonb; database ${(dataBytes / 1e6).toFixed(0)} MB ` +
           `(pg_database_size), PostgreSQL 15 on a scratch cluster (fsync on).`,
         `Ours: pg_dump -Fc -Z0 streamed into the repository (FastCDC, zstd), row counts taken from the dump stream as it passes; ` +
-          `restore (default jobs: 1): roles, CREATE DATABASE, the dump streamed from the repository into pg_restore's stdin ` +
-          `with no copy on disk (neither side runs ANALYZE; autovacuum is off on this benchmark server, so that ` +
+          `restore (defaults): roles, CREATE DATABASE, the dump streamed from the repository with no copy on disk, ` +
+          `definitions, then the table data shared among two pg_restore sessions, then indexes (neither side runs ANALYZE; autovacuum is off on this benchmark server, so that ` +
           `the vacuum of the first restored database does not run during the second restore).`,
         `Bytes stored: dump file sizes (runbook), \`du -sb\` growth of our repository (ours; backup --json ` +
           `reported storedBytes ${[...ours1.snapshots, ...ours2.snapshots].map((s) => s.storedBytes).join(" / ")}).`,

@@ -110,6 +110,13 @@ export const postgresTargetSchema = z.strictObject({
    * `exec`, always streamed. Default: 1.
    */
   jobs: z.int().min(1).default(1),
+  /**
+   * pg_restore sessions that load a streamed restore's table data side by side, each
+   * table's rows shared among them, with definitions before and indexes after (see
+   * docs/postgres.md). 1: one pg_restore reads the whole dump. Not used with `jobs` > 1.
+   * Default: 2.
+   */
+  restoreSessions: z.int().min(1).max(16).default(2),
   /** Worker threads that hash and compress the dump as it streams in (and decode it for a spool). Default: 2. */
   threads: z.int().min(1).max(64).default(2),
 });

@@ -43,6 +43,7 @@ export async function drillPostgres(
       repo: ctx.repo,
       prepared,
       jobs: target.jobs,
+      sessions: target.restoreSessions,
       logger: ctx.logger,
       signal: ctx.signal,
     });

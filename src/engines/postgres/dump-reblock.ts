@@ -21,6 +21,7 @@
 import { Transform, type Readable } from "node:stream";
 import {
   ArchiveUnusable,
+  type ArchiveHeader,
   BLK_BLOBS,
   BLK_DATA,
   HeaderReader,
@@ -43,6 +44,7 @@ const enum State {
 export class DumpReblocker {
   readonly #headerReader = new HeaderReader();
   #headerDone = false;
+  #header: ArchiveHeader | undefined;
   #state = State.BlockType;
   #intSize = 4;
   /** The integer being read, which may span pieces. */
@@ -76,6 +78,20 @@ export class DumpReblocker {
     return this.#compact(owned ? buf : Buffer.from(buf), 0);
   }
 
+  /**
+   * The archive's header once it has been read from an archive whose blocks are merged
+   * (the output then starts with its `length` bytes unchanged); undefined before, and for
+   * a stream passed through unchanged.
+   */
+  get header(): ArchiveHeader | undefined {
+    return this.#state === State.PassThrough ? undefined : this.#header;
+  }
+
+  /** Whether the stream is passed on unchanged (known once the header is, or found unreadable). */
+  get passesThrough(): boolean {
+    return this.#state === State.PassThrough;
+  }
+
   /** The bytes still held back once the stream has ended. */
   end(): Buffer[] {
     if (this.#state === State.PassThrough || this.#headerDone) return [];
@@ -97,6 +113,7 @@ export class DumpReblocker {
       this.#state = State.PassThrough;
       return [read.bytes];
     }
+    this.#header = read.header;
     this.#intSize = read.header.intSize;
     this.#int = new SplitInt(this.#intSize);
     // The joined bytes are a fresh buffer: compacted in place, header kept as it is.

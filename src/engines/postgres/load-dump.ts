@@ -13,6 +13,7 @@ import type { Logger } from "../../util/logger.js";
 import { CommandFailedError, runCommand, type RunResult } from "../../util/subprocess.js";
 import { runFedFromEntry } from "../restore-into-command.js";
 import { DumpReblocker, reblocked } from "./dump-reblock.js";
+import { restoreInSessions } from "./restore-sessions.js";
 import { DUMP_ENTRY, GLOBALS_ENTRY } from "./backup.js";
 import {
   connect,
@@ -109,6 +110,8 @@ export interface LoadOptions {
   repo: Repository;
   prepared: PreparedDump;
   jobs: number;
+  /** pg_restore sessions sharing the table data of a streamed restore (see restore-sessions.ts). */
+  sessions: number;
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -224,8 +227,28 @@ async function runSql(endpoint: PgEndpoint, statements: readonly string[]): Prom
 }
 
 async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promise<void> {
-  const { target, prepared } = options;
+  const { target, prepared, repo } = options;
   const base = ["--no-password", "-d", target.database];
+  if (!prepared.file && options.sessions > 1) {
+    await restoreInSessions({
+      argv: (section) =>
+        streamingToolArgv(
+          target,
+          "pg_restore",
+          section === "all" ? base : [...base, `--section=${section}`],
+          "stdin",
+        ),
+      run: toolOptions(target),
+      signal: options.signal,
+      chunks: repo.chunks,
+      entry: prepared.dump,
+      sessions: options.sessions,
+      check: (result) => checkRestore(result, target),
+      explain: (damage) => partlyRestored(damage, target),
+      logger: options.logger,
+    });
+    return;
+  }
   const result = prepared.file
     ? await runCommand(
         toolArgv(target, "pg_restore", [...base, `--jobs=${options.jobs}`, prepared.file]),
@@ -235,6 +258,10 @@ async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promi
   checkRestore(result, target);
 }
 
+function partlyRestored(damage: string, target: PgEndpoint): string {
+  return `${damage} (the partly restored database ${target.database} is left for inspection; drop it)`;
+}
+
 /** pg_restore reading the dump on stdin (see runFedFromEntry for damaged data). */
 function streamedRestore(options: LoadOptions & { target: PgEndpoint }, base: string[]): Promise<RunResult> {
   const { target, prepared, repo } = options;
@@ -242,7 +269,7 @@ function streamedRestore(options: LoadOptions & { target: PgEndpoint }, base: st
     streamingToolArgv(target, "pg_restore", base, "stdin"),
     toolOptions(target, { signal: options.signal }),
     { chunks: repo.chunks, entry: prepared.dump },
-    (damage) => `${damage} (the partly restored database ${target.database} is left for inspection; drop it)`,
+    (damage) => partlyRestored(damage, target),
     reblocked,
   );
 }

@@ -12,6 +12,7 @@ const target: PostgresTarget = {
   type: "postgres",
   connection: { host: "localhost", port: 5432, user: "prs_admin", database: "prs_production" },
   jobs: 2,
+  restoreSessions: 2,
   threads: 2,
 };
 const now = new Date("2026-11-24T21:05:09Z");

@@ -143,6 +143,7 @@ async function applyPlan({ target, plan, request, ctx, server, prepared, result 
       repo: ctx.repo,
       prepared,
       jobs: target.jobs,
+      sessions: target.restoreSessions,
       logger: ctx.logger,
       signal: ctx.signal,
     });

@@ -19,6 +19,8 @@ export interface PostgresTarget {
   readonly exec?: readonly string[];
   /** Parallel pg_restore jobs. */
   readonly jobs: number;
+  /** pg_restore sessions sharing a streamed restore's table data. */
+  readonly restoreSessions: number;
   /** Worker threads that hash and compress the dump. */
   readonly threads: number;
   readonly chunking?: Readonly<ChunkerParams>;

@@ -74,6 +74,10 @@ describe("postgres target: backup → change → restore --database into a new d
 
     const restore = await ws.run(["restore", "database", "--database", "prs_restored"]);
     expect(restore.exitCode, restore.stderr).toBe(0);
+    // The data went through two pg_restore sessions, both with a share of it.
+    const [, a, b] =
+      /pg_restore in 2 sessions: .*data [\d.]+s \((\d+)% \+ (\d+)%\)/.exec(restore.stderr) ?? [];
+    expect(Math.min(Number(a), Number(b))).toBeGreaterThan(10);
     expect(restore.stdout).toMatch(/created roles: .*prs_app/);
     expect(restore.stdout).toMatch(/left unchanged: postgres/);
     const restored = await digestDatabase(source.connection("prs_restored"));
@@ -272,7 +276,13 @@ describe("postgres target: tools", () => {
     expect(restore.exitCode, restore.stderr).toBe(0);
     const argvs = await fs.readFile(log, "utf8");
     expect(argvs).toMatch(/bin\/pg_dump -h 127\.0\.0\.1 .*--snapshot=\S+ .* pw=set/);
-    expect(argvs).toMatch(/bin\/pg_restore -h 127\.0\.0\.1 .* -d prs_via_exec pw=set/);
+    // Definitions, then the data in two sessions, then indexes: every pg_restore behind the prefix.
+    for (const section of ["pre-data", "data", "data", "post-data"]) {
+      expect(argvs).toMatch(
+        new RegExp(`bin/pg_restore -h 127\\.0\\.0\\.1 .* -d prs_via_exec --section=${section} pw=set`),
+      );
+    }
+    expect(argvs.match(/--section=data/g)).toHaveLength(2);
     expect(argvs).not.toContain(PASSWORD);
     const [{ n } = { n: "" }] = await source.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM app.users",
@@ -306,29 +316,32 @@ describe("postgres target: tools", () => {
     expect(dbs.length).toBe(1); // the one the earlier in-place test kept, no new one
   });
 
-  it("damaged data in a streamed restore into a new database: one line, exit 1, no corrupt bytes loaded as good", async () => {
-    const w = await workspaceWith({});
-    expect((await w.run(["backup", "database"])).exitCode).toBe(0);
-    await damageLargestChunk(w);
-    const r = await w.run(["restore", "database", "--database", "prs_damaged"]);
-    expect(r.exitCode).toBe(1);
-    expect(expectOneErrorLine(r.stderr)).toMatch(/chunk [0-9a-f]+ is damaged.*prs_damaged/);
-    // pg_restore saw the stream end early: the partial database holds at most the rows before the damage.
-    const [table] = await source.query<{ t: string | null }>(
-      "SELECT to_regclass('app.requisitions')::text AS t",
-      [],
-      "prs_damaged",
-    );
-    if (table?.t) {
-      const [row] = await source.query<{ n: string }>(
-        "SELECT count(*)::text AS n FROM app.requisitions",
+  it.each([1, 2])(
+    "damaged data in a streamed restore into a new database: one line, exit 1, no corrupt bytes loaded as good (%i pg_restore sessions)",
+    async (restoreSessions) => {
+      const w = await workspaceWith({ restoreSessions });
+      expect((await w.run(["backup", "database"])).exitCode).toBe(0);
+      await damageLargestChunk(w);
+      const r = await w.run(["restore", "database", "--database", `prs_damaged_${restoreSessions}`]);
+      expect(r.exitCode).toBe(1);
+      expect(expectOneErrorLine(r.stderr)).toMatch(/chunk [0-9a-f]+ is damaged.*prs_damaged_\d/);
+      // pg_restore saw the stream end early: the partial database holds at most the rows before the damage.
+      const [table] = await source.query<{ t: string | null }>(
+        "SELECT to_regclass('app.requisitions')::text AS t",
         [],
-        "prs_damaged",
+        `prs_damaged_${restoreSessions}`,
       );
-      expect(Number(row?.n)).toBeLessThan(20000);
-    }
-    await source.query("DROP DATABASE prs_damaged");
-  });
+      if (table?.t) {
+        const [row] = await source.query<{ n: string }>(
+          "SELECT count(*)::text AS n FROM app.requisitions",
+          [],
+          `prs_damaged_${restoreSessions}`,
+        );
+        expect(Number(row?.n)).toBeLessThan(20000);
+      }
+      await source.query(`DROP DATABASE prs_damaged_${restoreSessions}`);
+    },
+  );
 
   it("a full repository disk leaves no snapshot and one clear line", async (ctx) => {
     const w = await pgWorkspace({ port: source.port, database: "prs_test" }, env);

@@ -21,6 +21,8 @@ export interface TargetOptions {
   exec?: string[];
   /** Default: the config's default (1, streamed). */
   jobs?: number;
+  /** Default: the config's default (2). */
+  restoreSessions?: number;
   services?: { stop: string[]; start: string[] };
 }
 
@@ -42,6 +44,7 @@ export async function pgWorkspace(options: TargetOptions, env: NodeJS.ProcessEnv
     `    connection: {host: 127.0.0.1, port: ${options.port}, user: ${options.user ?? "postgres"}, database: ${options.database}, passwordEnv: ${PASSWORD_ENV}}`,
     `    binDir: ${options.binDir ?? PG_BIN}`,
     ...(options.jobs ? [`    jobs: ${options.jobs}`] : []),
+    ...(options.restoreSessions ? [`    restoreSessions: ${options.restoreSessions}`] : []),
     ...(options.exec ? [`    exec: ${list(options.exec)}`] : []),
     "",
   ];

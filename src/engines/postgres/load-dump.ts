@@ -125,8 +125,9 @@ export interface LoadResult {
 /**
  * Loads a prepared snapshot into a new database on a server: missing roles from the
  * globals, the database (encoding, locale and owner as at backup time), TimescaleDB's
- * restore mode around pg_restore when the dump uses it, and pg_restore itself — in
- * parallel from the spooled copy, or streamed on stdin.
+ * restore mode around pg_restore when the dump uses it, and pg_restore itself — streamed
+ * through several sessions sharing the table data (restore-sessions.ts), streamed into one,
+ * or in parallel from the spooled copy.
  */
 export async function loadSnapshot(options: LoadOptions): Promise<LoadResult> {
   const { server, database, snapshot, logger, prepared } = options;

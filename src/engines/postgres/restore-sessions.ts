@@ -82,7 +82,8 @@ export async function restoreInSessions(o: SessionsOptions): Promise<void> {
   }
 
   const joined = Buffer.concat(head);
-  const definitions = joined.subarray(0, header.length);
+  // Its own copy: read three times, it need not keep the first data in memory till the end.
+  const definitions = Buffer.from(joined.subarray(0, header.length));
   const started = Date.now();
   o.check(await runCommand(o.argv("pre-data"), { ...o.run, signal: o.signal, input: definitions }));
   const dataStarted = Date.now();

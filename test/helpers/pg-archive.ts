@@ -102,6 +102,27 @@ export const rows = (n: number, make = (i: number): string => `${i}\tvalue ${i}\
   Array.from({ length: n }, (_, i) => make(i));
 
 /**
+ * Tables with what a stream reader must get right: many rows, none, an escaped `\.` starting
+ * a row, an escaped newline, a row longer than most pieces, an empty row.
+ */
+export const SAMPLE_TABLES: Table[] = [
+  { id: 10, schema: "app", name: "users", blocks: [...rows(3000), MARKER] },
+  { id: 11, schema: "app", name: "empty", blocks: [MARKER] },
+  {
+    id: 12,
+    schema: "s",
+    name: "t",
+    blocks: ["\\\\.\n", "line1\\nline2\n", `${"x".repeat(70_000)}\n`, "\n", MARKER],
+  },
+  { id: 13, schema: "app", name: "more", blocks: [...rows(500), MARKER] },
+];
+/** Large objects, written between the first two tables' data. */
+export const SAMPLE_BLOBS = new Map([
+  [16500, ["binary\nwith\nnewlines", "more bytes"]],
+  [16501, ["x"]],
+]);
+
+/**
  * What a custom-format archive says, block boundaries aside: its header and table of
  * contents, and each data entry's bytes (large objects with their oids), in order; and
  * how many data blocks it took. Two archives with equal contents restore the same.

@@ -23,6 +23,19 @@ const V1_15 = version(1, 15);
 const V1_16 = version(1, 16);
 const V_MAX = version(1, 16, 255);
 
+/** Where a reader of the data after the table of contents is (dump-reblock.ts, dump-split.ts). */
+export enum Position {
+  BlockType,
+  SectionId,
+  DataLength,
+  DataPayload,
+  BlobOid,
+  BlobLength,
+  BlobPayload,
+  /** Passing on unchanged what this program does not know. */
+  PassThrough,
+}
+
 /** The stream is not an archive this program can read (the message says why). */
 export class ArchiveUnusable extends Error {}
 

@@ -2,27 +2,13 @@ import { describe, expect, it } from "vitest";
 import {
   archive,
   archiveContents,
-  MARKER,
   reblockInPieces,
-  rows,
-  type Table,
+  SAMPLE_BLOBS,
+  SAMPLE_TABLES,
 } from "../../../test/helpers/pg-archive.js";
 
-const TABLES: Table[] = [
-  { id: 10, schema: "app", name: "users", blocks: [...rows(3000), MARKER] },
-  { id: 11, schema: "app", name: "empty", blocks: [MARKER] },
-  {
-    id: 12,
-    schema: "s",
-    name: "t",
-    blocks: ["\\\\.\n", "line1\\nline2\n", `${"x".repeat(70_000)}\n`, "\n", MARKER],
-  },
-  { id: 13, schema: "app", name: "more", blocks: [...rows(500), MARKER] },
-];
-const BLOBS = new Map([
-  [16500, ["binary\nwith\nnewlines", "more bytes"]],
-  [16501, ["x"]],
-]);
+const TABLES = SAMPLE_TABLES;
+const BLOBS = SAMPLE_BLOBS;
 
 /** Feeds a copy of `bytes` in pieces; returns the output and whether the copy stayed as it was. */
 function reblock(bytes: Buffer, piece: number, owned: boolean): { output: Buffer; inputKept: boolean } {

@@ -22,6 +22,7 @@ import { Transform, type Readable } from "node:stream";
 import {
   ArchiveUnusable,
   type ArchiveHeader,
+  Position,
   BLK_BLOBS,
   BLK_DATA,
   HeaderReader,
@@ -30,22 +31,11 @@ import {
   writeIntAt,
 } from "./custom-archive.js";
 
-const enum State {
-  BlockType,
-  SectionId,
-  DataLength,
-  DataPayload,
-  BlobOid,
-  BlobLength,
-  BlobPayload,
-  PassThrough,
-}
-
 export class DumpReblocker {
   readonly #headerReader = new HeaderReader();
   #headerDone = false;
   #header: ArchiveHeader | undefined;
-  #state = State.BlockType;
+  #state = Position.BlockType;
   #intSize = 4;
   /** The integer being read, which may span pieces. */
   #int = new SplitInt(4);
@@ -73,7 +63,7 @@ export class DumpReblocker {
    */
   push(piece: Uint8Array, owned = false): Buffer[] {
     const buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    if (this.#state === State.PassThrough) return [buf];
+    if (this.#state === Position.PassThrough) return [buf];
     if (!this.#headerDone) return this.#readHeader(piece, false);
     return this.#compact(owned ? buf : Buffer.from(buf), 0);
   }
@@ -84,17 +74,17 @@ export class DumpReblocker {
    * a stream passed through unchanged.
    */
   get header(): ArchiveHeader | undefined {
-    return this.#state === State.PassThrough ? undefined : this.#header;
+    return this.#state === Position.PassThrough ? undefined : this.#header;
   }
 
   /** Whether the stream is passed on unchanged (known once the header is, or found unreadable). */
   get passesThrough(): boolean {
-    return this.#state === State.PassThrough;
+    return this.#state === Position.PassThrough;
   }
 
   /** The bytes still held back once the stream has ended. */
   end(): Buffer[] {
-    if (this.#state === State.PassThrough || this.#headerDone) return [];
+    if (this.#state === Position.PassThrough || this.#headerDone) return [];
     return this.#readHeader(new Uint8Array(0), true);
   }
 
@@ -104,13 +94,13 @@ export class DumpReblocker {
       read = this.#headerReader.push(piece, final);
     } catch (err) {
       if (!(err instanceof ArchiveUnusable)) throw err;
-      this.#state = State.PassThrough;
+      this.#state = Position.PassThrough;
       return [this.#headerReader.take()];
     }
     if (!read) return [];
     this.#headerDone = true;
     if (read.header.compressed) {
-      this.#state = State.PassThrough;
+      this.#state = Position.PassThrough;
       return [read.bytes];
     }
     this.#header = read.header;
@@ -130,7 +120,7 @@ export class DumpReblocker {
     const h = 1 + this.#intSize;
     while (this.#pos < end) {
       switch (this.#state) {
-        case State.DataLength: {
+        case Position.DataLength: {
           if (!this.#int.partial && this.#pos + h <= end) {
             // The hot path: a whole row in this piece.
             const length = readIntAt(buf, this.#pos, this.#intSize);
@@ -147,47 +137,47 @@ export class DumpReblocker {
           if (this.#int.complete) this.#dataLength(this.#int.value);
           break;
         }
-        case State.DataPayload:
-        case State.BlobPayload: {
+        case Position.DataPayload:
+        case Position.BlobPayload: {
           const take = Math.min(this.#remaining, end - this.#pos);
           // Opened only once a payload byte is here, so that no merged block is ever empty
           // (an empty block would read as the end of the table's data).
-          if (this.#state === State.DataPayload) this.#openMerged();
+          if (this.#state === Position.DataPayload) this.#openMerged();
           this.#copy(this.#pos, this.#pos + take);
           this.#pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0)
-            this.#state = this.#state === State.DataPayload ? State.DataLength : State.BlobLength;
+            this.#state = this.#state === Position.DataPayload ? Position.DataLength : Position.BlobLength;
           break;
         }
-        case State.BlockType: {
+        case Position.BlockType: {
           this.#sectionType = buf[this.#pos]!;
           this.#copy(this.#pos, this.#pos + 1);
           this.#pos++;
           if (this.#sectionType !== BLK_DATA && this.#sectionType !== BLK_BLOBS) this.#passThrough();
-          else this.#state = State.SectionId;
+          else this.#state = Position.SectionId;
           break;
         }
-        case State.SectionId:
-        case State.BlobOid:
-        case State.BlobLength: {
+        case Position.SectionId:
+        case Position.BlobOid:
+        case Position.BlobLength: {
           // Copied on as they are read.
           const from = this.#pos;
           this.#pos = this.#int.take(buf, this.#pos);
           this.#copy(from, this.#pos);
           if (!this.#int.complete) break;
           const value = this.#int.value;
-          if (this.#state === State.SectionId) {
-            this.#state = this.#sectionType === BLK_DATA ? State.DataLength : State.BlobOid;
-          } else if (this.#state === State.BlobOid) {
-            this.#state = value === 0 ? State.BlockType : State.BlobLength;
+          if (this.#state === Position.SectionId) {
+            this.#state = this.#sectionType === BLK_DATA ? Position.DataLength : Position.BlobOid;
+          } else if (this.#state === Position.BlobOid) {
+            this.#state = value === 0 ? Position.BlockType : Position.BlobLength;
           } else if (value > 0) {
             this.#remaining = value;
-            this.#state = State.BlobPayload;
-          } else this.#state = value === 0 ? State.BlobOid : State.PassThrough;
+            this.#state = Position.BlobPayload;
+          } else this.#state = value === 0 ? Position.BlobOid : Position.PassThrough;
           break;
         }
-        case State.PassThrough: {
+        case Position.PassThrough: {
           this.#copy(this.#pos, end);
           this.#pos = end;
           break;
@@ -223,19 +213,19 @@ export class DumpReblocker {
   #dataLength(length: number): void {
     if (length > 0) {
       this.#remaining = length;
-      this.#state = State.DataPayload;
+      this.#state = Position.DataPayload;
       return;
     }
     // The end of the section (0), or something this program does not know (< 0, passed on as it is).
     this.#closeMerged();
     this.#writeInt(length);
-    if (length === 0) this.#state = State.BlockType;
+    if (length === 0) this.#state = Position.BlockType;
     else this.#passThrough();
   }
 
   #passThrough(): void {
     this.#closeMerged();
-    this.#state = State.PassThrough;
+    this.#state = Position.PassThrough;
   }
 
   /** Moves `buf[from, to)` to the write position. */

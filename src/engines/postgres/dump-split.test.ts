@@ -1,27 +1,23 @@
 import { describe, expect, it } from "vitest";
-import { archive, archiveContents, MARKER, rows, type Table } from "../../../test/helpers/pg-archive.js";
+import {
+  archive,
+  archiveContents,
+  MARKER,
+  rows,
+  SAMPLE_BLOBS,
+  SAMPLE_TABLES,
+  type Table,
+} from "../../../test/helpers/pg-archive.js";
 import { ArchiveUnusable } from "./custom-archive.js";
 import { DumpReblocker } from "./dump-reblock.js";
 import { DumpSplitter } from "./dump-split.js";
 
 const TABLES: Table[] = [
-  { id: 10, schema: "app", name: "users", blocks: [...rows(3000), MARKER] },
-  { id: 11, schema: "app", name: "empty", blocks: [MARKER] },
-  {
-    id: 12,
-    schema: "s",
-    name: "t",
-    // A value `\.` (escaped), an escaped newline, a long row, and empty rows.
-    blocks: ["\\\\.\n", "line1\\nline2\n", `${"x".repeat(70_000)}\n`, "\n", "\n", "\n", MARKER],
-  },
+  ...SAMPLE_TABLES,
   // Single-column rows that are empty lines, right before the marker's empty lines.
   { id: 14, schema: "app", name: "blank", blocks: [...rows(40, () => "\n"), MARKER] },
-  { id: 13, schema: "app", name: "more", blocks: [...rows(500), MARKER] },
 ];
-const BLOBS = new Map([
-  [16500, ["binary\nwith\nnewlines", "more bytes"]],
-  [16501, ["x"]],
-]);
+const BLOBS = SAMPLE_BLOBS;
 
 type Chooser = (way: number, calls: number) => number;
 

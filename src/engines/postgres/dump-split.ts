@@ -22,7 +22,7 @@
  * objects is an archive this program cannot split: ArchiveUnusable.
  */
 
-import { ArchiveUnusable, BLK_BLOBS, BLK_DATA, SplitInt, writeIntAt } from "./custom-archive.js";
+import { ArchiveUnusable, BLK_BLOBS, BLK_DATA, Position, SplitInt, writeIntAt } from "./custom-archive.js";
 
 const NEWLINE = 10;
 /** Bytes routed to one session before another may be chosen for the rows that follow. */
@@ -31,16 +31,6 @@ const SHARE_BYTES = 256 * 1024;
 const MARKER_LINE = Buffer.from("\n\\.\n");
 /** How many bytes of a table's data are remembered: the marker line and the two empty lines after it. */
 const TAIL_BYTES = MARKER_LINE.length + 2;
-
-const enum State {
-  BlockType,
-  SectionId,
-  DataLength,
-  DataPayload,
-  BlobOid,
-  BlobLength,
-  BlobPayload,
-}
 
 export interface SplitOptions {
   intSize: number;
@@ -55,7 +45,7 @@ export interface SplitOptions {
 
 export class DumpSplitter {
   readonly #o: SplitOptions;
-  #state = State.BlockType;
+  #state = Position.BlockType;
   #int: SplitInt;
   #sectionType = 0;
   /** Payload bytes of the current block still to come. */
@@ -84,63 +74,63 @@ export class DumpSplitter {
     const end = piece.length;
     while (pos < end) {
       switch (this.#state) {
-        case State.BlockType: {
+        case Position.BlockType: {
           this.#sectionType = piece[pos++]!;
           if (this.#sectionType !== BLK_DATA && this.#sectionType !== BLK_BLOBS) {
             throw new ArchiveUnusable(`unexpected block type ${this.#sectionType} in the dump`);
           }
-          this.#state = State.SectionId;
+          this.#state = Position.SectionId;
           break;
         }
-        case State.SectionId: {
+        case Position.SectionId: {
           pos = this.#int.take(piece, pos);
           if (this.#int.complete) this.#startSection(this.#int.value);
           break;
         }
-        case State.DataLength: {
+        case Position.DataLength: {
           pos = this.#int.take(piece, pos);
           if (!this.#int.complete) break;
           const length = this.#int.value;
           if (length > 0) {
             this.#remaining = length;
-            this.#state = State.DataPayload;
+            this.#state = Position.DataPayload;
           } else if (length === 0) {
             for (let way = 0; way < this.#o.ways; way++) this.#o.emit(way, this.#intBytes(0));
-            this.#state = State.BlockType;
+            this.#state = Position.BlockType;
           } else throw new ArchiveUnusable(`negative block length ${length} in the dump`);
           break;
         }
-        case State.DataPayload: {
+        case Position.DataPayload: {
           const take = Math.min(this.#remaining, end - pos);
           this.#route(piece.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = State.DataLength;
+          if (this.#remaining === 0) this.#state = Position.DataLength;
           break;
         }
-        case State.BlobOid:
-        case State.BlobLength: {
+        case Position.BlobOid:
+        case Position.BlobLength: {
           // Passed on as they are read: large objects go to one session unchanged.
           const from = pos;
           pos = this.#int.take(piece, pos);
           this.#o.emit(this.#way, piece.subarray(from, pos));
           if (!this.#int.complete) break;
           const value = this.#int.value;
-          if (this.#state === State.BlobOid) {
-            this.#state = value === 0 ? State.BlockType : State.BlobLength;
+          if (this.#state === Position.BlobOid) {
+            this.#state = value === 0 ? Position.BlockType : Position.BlobLength;
           } else if (value > 0) {
             this.#remaining = value;
-            this.#state = State.BlobPayload;
-          } else if (value === 0) this.#state = State.BlobOid;
+            this.#state = Position.BlobPayload;
+          } else if (value === 0) this.#state = Position.BlobOid;
           else throw new ArchiveUnusable(`negative block length ${value} in the dump's large objects`);
           break;
         }
-        case State.BlobPayload: {
+        case Position.BlobPayload: {
           const take = Math.min(this.#remaining, end - pos);
           this.#o.emit(this.#way, piece.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = State.BlobLength;
+          if (this.#remaining === 0) this.#state = Position.BlobLength;
           break;
         }
       }
@@ -149,7 +139,7 @@ export class DumpSplitter {
 
   /** Checks that the dump ended between sections (a truncated one would load in part). */
   end(): void {
-    if (this.#state !== State.BlockType) throw new ArchiveUnusable("the dump ends inside a data section");
+    if (this.#state !== Position.BlockType) throw new ArchiveUnusable("the dump ends inside a data section");
   }
 
   #startSection(id: number): void {
@@ -162,14 +152,14 @@ export class DumpSplitter {
       this.#sinceChosen = 0;
       this.#tail.fill(NEWLINE);
       this.#ended = false;
-      this.#state = State.DataLength;
+      this.#state = Position.DataLength;
       return;
     }
     // The other sessions' large-object sections end at once (a zero oid).
     for (let way = 0; way < this.#o.ways; way++) {
       if (way !== this.#way) this.#o.emit(way, this.#intBytes(0));
     }
-    this.#state = State.BlobOid;
+    this.#state = Position.BlobOid;
   }
 
   /** Routes table data: to the current session, or from the next row boundary on to another. */

@@ -293,6 +293,27 @@ describe("postgres target: tools", () => {
     expect((await fs.readdir(w.dir)).filter((f) => f.startsWith("prs-backup-pg-"))).toEqual([]);
   });
 
+  it("one pg_restore session failing fails the restore: one line naming its error, exit 1", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-pg-fake-"));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const bin = await fakeBin(dir, undefined, `exec ${PG_BIN}/pg_dump "$@"`);
+    // The second data session to start reads a little of its stream, then fails; the report
+    // names its error whichever way the other session ended. The rest is the real pg_restore.
+    await fs.writeFile(
+      path.join(bin, "pg_restore"),
+      `#!/bin/sh\ncase "$*" in *--section=data*) if mkdir ${dir}/first 2>/dev/null; then :; elif mkdir ${dir}/failed 2>/dev/null; then head -c 100000 >/dev/null; echo "pg_restore: error: simulated failure of one session" >&2; exit 1; fi;; esac\nexec ${PG_BIN}/pg_restore "$@"\n`,
+      { mode: 0o755 },
+    );
+    const w = await workspaceWith({ binDir: bin });
+    expect((await w.run(["backup", "database"])).exitCode).toBe(0);
+    const r = await w.run(["restore", "database", "--database", "prs_one_failed"]);
+    expect(r.exitCode).toBe(1);
+    expect(expectOneErrorLine(r.stderr)).toMatch(
+      /pg_restore into prs_one_failed failed: error: simulated failure of one session \(the partly restored database prs_one_failed is left for inspection\)/,
+    );
+    await source.query("DROP DATABASE prs_one_failed");
+  });
+
   it("damaged data stops an in-place restore before services stop or the database is renamed", async () => {
     const marks = path.join(os.tmpdir(), `prs-pg-services-${process.pid}.log`);
     cleanups.push(() => fs.rm(marks, { force: true }));

@@ -130,8 +130,8 @@ export async function restoreInSessions(o: SessionsOptions): Promise<void> {
     splitter.end();
     return true;
   });
-  // A session killed because another failed is not the one to report.
-  for (const result of [...results].sort((a, b) => Number(!!a.signal) - Number(!!b.signal))) o.check(result);
+  // In the order they ended: a session stopped because another failed is not the one to report.
+  for (const result of results) o.check(result);
   const postStarted = Date.now();
   o.check(await runCommand(o.argv("post-data"), { ...o.run, signal: o.signal, input: definitions }));
   const seconds = (from: number, to = Date.now()) => ((to - from) / 1000).toFixed(1);
@@ -172,7 +172,7 @@ type Stopped = (() => boolean) & { promise: Promise<void> };
  * Runs one pg_restore per input stream, all at once, while `feed` fills them; the inputs end
  * when `feed` returns. When feeding fails, the sessions are stopped and its error thrown (a
  * damaged chunk, in context); when a session ends first, the others are stopped and the
- * results tell.
+ * results tell, in the order the sessions ended.
  */
 async function runFed(
   argv: string[],
@@ -186,6 +186,12 @@ async function runFed(
   let damage: unknown;
   for (const input of inputs) input.on("error", (err: unknown) => (damage ??= err));
   const runs = inputs.map((input) => runCommand(argv, { ...o.run, signal, input }));
+  const inOrderEnded: Promise<RunResult>[] = [];
+  for (const run of runs)
+    void run.then(
+      () => inOrderEnded.push(run),
+      () => inOrderEnded.push(run),
+    );
   let ended = false;
   const anyEnded = Promise.race(runs.map((r) => r.then(noop, noop))).then(() => {
     ended = true;
@@ -202,7 +208,8 @@ async function runFed(
     if (!complete) abort.abort();
     for (const input of inputs) input.push(null);
   }
-  const settled = await Promise.allSettled(runs);
+  await Promise.allSettled(runs);
+  const settled = await Promise.allSettled(inOrderEnded);
   if (damage instanceof RepoCorruptError) {
     throw new RepoCorruptError(o.explain(damage.message), { cause: damage });
   }

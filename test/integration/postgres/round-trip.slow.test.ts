@@ -293,24 +293,38 @@ describe("postgres target: tools", () => {
     expect((await fs.readdir(w.dir)).filter((f) => f.startsWith("prs-backup-pg-"))).toEqual([]);
   });
 
-  it("one pg_restore session failing fails the restore: one line naming its error, exit 1", async () => {
+  it("one pg_restore session failing stops the other: one line naming its error, exit 1", async () => {
+    // Data well beyond what the sessions' inputs hold, so that the failure comes while feeding.
+    await source.query("CREATE DATABASE prs_big");
+    cleanups.push(() => source.query("DROP DATABASE IF EXISTS prs_big"));
+    await source.query(
+      "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS v FROM generate_series(1, 400000) g",
+      [],
+      "prs_big",
+    );
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "prs-pg-fake-"));
     cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
     const bin = await fakeBin(dir, undefined, `exec ${PG_BIN}/pg_dump "$@"`);
-    // The second data session to start reads a little of its stream, then fails; the report
-    // names its error whichever way the other session ended. The rest is the real pg_restore.
+    // The second data session to start fails at once; the first is then stopped, and the error
+    // reported is the failing one's, not the stopped one's. The rest is the real pg_restore.
     await fs.writeFile(
       path.join(bin, "pg_restore"),
-      `#!/bin/sh\ncase "$*" in *--section=data*) if mkdir ${dir}/first 2>/dev/null; then :; elif mkdir ${dir}/failed 2>/dev/null; then head -c 100000 >/dev/null; echo "pg_restore: error: simulated failure of one session" >&2; exit 1; fi;; esac\nexec ${PG_BIN}/pg_restore "$@"\n`,
+      `#!/bin/sh\ncase "$*" in *--section=data*) if mkdir ${dir}/first 2>/dev/null; then :; elif mkdir ${dir}/failed 2>/dev/null; then echo "pg_restore: error: simulated failure of one session" >&2; exit 1; fi;; esac\nexec ${PG_BIN}/pg_restore "$@"\n`,
       { mode: 0o755 },
     );
-    const w = await workspaceWith({ binDir: bin });
+    const w = await workspaceWith({ binDir: bin, database: "prs_big" });
     expect((await w.run(["backup", "database"])).exitCode).toBe(0);
     const r = await w.run(["restore", "database", "--database", "prs_one_failed"]);
     expect(r.exitCode).toBe(1);
     expect(expectOneErrorLine(r.stderr)).toMatch(
       /pg_restore into prs_one_failed failed: error: simulated failure of one session \(the partly restored database prs_one_failed is left for inspection\)/,
     );
+    const [row] = await source.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM big",
+      [],
+      "prs_one_failed",
+    );
+    expect(Number(row?.n)).toBeLessThan(400000);
     await source.query("DROP DATABASE prs_one_failed");
   });
 

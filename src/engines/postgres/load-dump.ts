@@ -97,7 +97,7 @@ export async function prepareDump(options: {
 }
 
 /** True when pg_restore can read a spooled file in parallel (not in a container, more than one job). */
-export function spoolsFor(endpoint: PgEndpoint, jobs: number): boolean {
+export function spoolsFor(endpoint: Pick<PgEndpoint, "exec">, jobs: number): boolean {
   return jobs > 1 && (endpoint.exec?.length ?? 0) === 0;
 }
 

@@ -41,6 +41,25 @@ describe("planPostgresRestore", () => {
     expect(plan.steps.map((s) => s.action)).toEqual(["create-roles", "create-database", "pg_restore"]);
   });
 
+  it("says how pg_restore will load the dump: spooled for -j, or streamed through sessions", () => {
+    const detail = (t: PostgresTarget): string | undefined =>
+      planPostgresRestore(
+        t,
+        { ...request, snapshot: plain, database: "copy" },
+        false,
+        now,
+        undefined,
+      ).steps.find((s) => s.action === "pg_restore")?.detail;
+    expect(detail(target)).toBe("prs_production → copy, pg_restore -j 2 from a spooled copy");
+    expect(detail({ ...target, jobs: 1 })).toBe(
+      "prs_production → copy, streamed, the table data through 2 sessions",
+    );
+    expect(detail({ ...target, exec: ["docker", "exec", "-i", "db"] })).toMatch(/through 2 sessions$/);
+    expect(detail({ ...target, jobs: 1, restoreSessions: 1 })).toBe(
+      "prs_production → copy, streamed into one pg_restore",
+    );
+  });
+
   it("refuses an existing database and an in-place restore without --force", () => {
     expect(() =>
       planPostgresRestore(target, { ...request, snapshot: plain, database: "copy" }, true, now, {}),

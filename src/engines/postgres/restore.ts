@@ -61,11 +61,19 @@ export function planPostgresRestore(
   if (timescale) steps.push({ action: "timescaledb-pre-restore", detail: `timescaledb ${timescale}` });
   steps.push({
     action: "pg_restore",
-    detail: `${String(request.snapshot.metadata.database)} → ${database}, ${target.jobs} job(s)`,
+    detail: `${String(request.snapshot.metadata.database)} → ${database}, ${howLoaded(target)}`,
   });
   if (timescale) steps.push({ action: "timescaledb-post-restore", detail: database });
   if (inPlace && services?.start) steps.push({ action: "start-services", detail: services.start.join(" ") });
   return { database, inPlace, ...(keepAs ? { keepAs } : {}), steps };
+}
+
+/** How pg_restore will load the dump (see loadSnapshot). */
+function howLoaded(target: PostgresTarget): string {
+  if (spoolsFor(target, target.jobs)) return `pg_restore -j ${target.jobs} from a spooled copy`;
+  if (target.restoreSessions > 1)
+    return `streamed, the table data through ${target.restoreSessions} sessions`;
+  return "streamed into one pg_restore";
 }
 
 /**

@@ -4,14 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { DumpReblocker } from "../../../src/engines/postgres/dump-reblock.js";
 import { DumpRowCounter } from "../../../src/engines/postgres/dump-rows.js";
+import { DumpSplitter } from "../../../src/engines/postgres/dump-split.js";
 import { countRows } from "../../../src/engines/postgres/inventory.js";
 import { ScratchCluster } from "../../../src/engines/postgres/scratch-cluster.js";
 import { reblockInPieces } from "../../helpers/pg-archive.js";
 import { PG_BIN } from "../../helpers/postgres.js";
 
 /**
- * The row counter and the re-blocker against the real pg_dump 15 and pg_restore: every
+ * The row counter, the re-blocker and the splitter against the real pg_dump 15 and pg_restore: every
  * awkward kind of row and table, large objects between the tables' data, and the stream
  * cut into pieces of every size.
  */
@@ -146,6 +148,51 @@ describe("merging a real pg_dump 15 stream's blocks", () => {
       }
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("shares a real stream among two pg_restore sessions: the same rows and large objects", async () => {
+    const original = await digest("rows_test");
+    for (const piece of [65536, 7]) {
+      // Merged as a restore merges it, then shared out, switching sessions as often as it may.
+      const reblocker = new DumpReblocker();
+      const merged: Buffer[] = [];
+      for (let i = 0; i < dump.length; i += piece) {
+        merged.push(...reblocker.push(Buffer.from(dump.subarray(i, i + piece)), true));
+      }
+      merged.push(...reblocker.end());
+      const all = Buffer.concat(merged);
+      const header = reblocker.header!;
+      const definitions = all.subarray(0, header.length);
+      const streams: Buffer[][] = [[definitions], [definitions]];
+      let turn = 0;
+      const splitter = new DumpSplitter({
+        intSize: header.intSize,
+        ways: 2,
+        shareBytes: 1000,
+        choose: () => (turn = 1 - turn),
+        emit: (way, bytes) => streams[way]!.push(Buffer.from(bytes)),
+      });
+      const rest = all.subarray(header.length);
+      for (let i = 0; i < rest.length; i += piece) splitter.push(rest.subarray(i, i + piece));
+      splitter.end();
+      const database = `rows_shared_${piece}`;
+      await cluster.query(`CREATE DATABASE ${database}`);
+      const restore = (section: string, input: Buffer) =>
+        execa(
+          `${PG_BIN}/pg_restore`,
+          [...server(), "--exit-on-error", `--section=${section}`, "-d", database],
+          {
+            input,
+          },
+        );
+      await restore("pre-data", definitions);
+      await Promise.all(streams.map((parts) => restore("data", Buffer.concat(parts))));
+      await restore("post-data", definitions);
+      expect(await digest(database)).toBe(original);
+      // Both sessions loaded rows of the large table.
+      for (const parts of streams)
+        expect(Buffer.concat(parts).length).toBeGreaterThan(header.length + 1_000_000);
     }
   });
 });

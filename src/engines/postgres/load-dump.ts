@@ -230,15 +230,11 @@ async function runSql(endpoint: PgEndpoint, statements: readonly string[]): Prom
 async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promise<void> {
   const { target, prepared, repo } = options;
   const base = ["--no-password", "-d", target.database];
-  if (!prepared.file && options.sessions > 1) {
-    await restoreInSessions({
-      argv: (section) =>
-        streamingToolArgv(
-          target,
-          "pg_restore",
-          section === "all" ? base : [...base, `--section=${section}`],
-          "stdin",
-        ),
+  const split =
+    !prepared.file &&
+    options.sessions > 1 &&
+    (await restoreInSessions({
+      argv: (section) => streamingToolArgv(target, "pg_restore", [...base, `--section=${section}`], "stdin"),
       run: toolOptions(target),
       signal: options.signal,
       chunks: repo.chunks,
@@ -247,9 +243,8 @@ async function restoreDump(options: LoadOptions & { target: PgEndpoint }): Promi
       check: (result) => checkRestore(result, target),
       explain: (damage) => partlyRestored(damage, target),
       logger: options.logger,
-    });
-    return;
-  }
+    }));
+  if (split) return;
   const result = prepared.file
     ? await runCommand(
         toolArgv(target, "pg_restore", [...base, `--jobs=${options.jobs}`, prepared.file]),

@@ -7,8 +7,8 @@
  * One `pg_restore` loads a table through one backend, which on the benchmark spends most of
  * the restore in one `COPY` on one core while the other core idles; `pg_restore -j` needs a
  * seekable file, and a spool of the dump cost more than it saved (docs/postgres.md).
- * A dump this program cannot split (compressed, another archive version) goes to one
- * `pg_restore` whole, as before.
+ * A dump this program cannot split (compressed, another archive version, one that ends
+ * before its table of contents is read) is left to the caller, for one `pg_restore`.
  */
 
 import { Readable } from "node:stream";
@@ -22,8 +22,8 @@ import { ArchiveUnusable } from "./custom-archive.js";
 import { DumpReblocker } from "./dump-reblock.js";
 import { DumpSplitter } from "./dump-split.js";
 
-/** What `pg_restore` restores: one section of the archive, or all of it. */
-export type Section = "pre-data" | "data" | "post-data" | "all";
+/** The part of the archive a `pg_restore` restores. */
+export type Section = "pre-data" | "data" | "post-data";
 
 export interface SessionsOptions {
   /** pg_restore's argv for a section, reading the archive on stdin. */
@@ -46,7 +46,12 @@ const FEED_BYTES = 4 * 1024 * 1024;
 /** A session's input may grow to this while rows cannot move to another (one long row, large objects). */
 const FEED_LIMIT = 4 * FEED_BYTES;
 
-export async function restoreInSessions(o: SessionsOptions): Promise<void> {
+/**
+ * Restores the dump through `o.sessions` pg_restore processes; false, with nothing run, when
+ * the dump cannot be split (the caller then streams it into one pg_restore, reading again
+ * the few pieces read here to find out).
+ */
+export async function restoreInSessions(o: SessionsOptions): Promise<boolean> {
   const source = verifiedChunks(o.chunks, o.entry, { owned: true })[Symbol.asyncIterator]();
   const read = async (): Promise<Buffer | undefined> => {
     const next = await source.next();
@@ -59,10 +64,7 @@ export async function restoreInSessions(o: SessionsOptions): Promise<void> {
     while (!reblocker.header && !reblocker.passesThrough && !ended) {
       const piece = await read();
       if (piece) head.push(...reblocker.push(piece, true));
-      else {
-        head.push(...reblocker.end());
-        ended = true;
-      }
+      else ended = true;
     }
   } catch (err) {
     if (err instanceof RepoCorruptError) throw new RepoCorruptError(o.explain(err.message), { cause: err });
@@ -70,15 +72,8 @@ export async function restoreInSessions(o: SessionsOptions): Promise<void> {
   }
   const header = reblocker.header;
   if (!header || ended) {
-    // Nothing to share out: one pg_restore reads it all.
-    const rest = async function* (): AsyncGenerator<Buffer> {
-      yield* head;
-      if (ended) return;
-      for (let piece = await read(); piece; piece = await read()) yield* reblocker.push(piece, true);
-      yield* reblocker.end();
-    };
-    o.check(await runFed(o.argv("all"), o, [Readable.from(rest())]).then((r) => r[0]!));
-    return;
+    await source.return(undefined);
+    return false;
   }
 
   const joined = Buffer.concat(head);
@@ -138,6 +133,7 @@ export async function restoreInSessions(o: SessionsOptions): Promise<void> {
   o.logger.info(
     `pg_restore in ${feeds.length} sessions: definitions ${seconds(started, dataStarted)}s, data ${seconds(dataStarted, postStarted)}s (${shares(feeds, definitions.length)}), indexes and constraints ${seconds(postStarted)}s`,
   );
+  return true;
 }
 
 /** A session's stdin, filled by the splitter; what it holds is what pg_restore has not read yet. */
@@ -177,9 +173,9 @@ type Stopped = (() => boolean) & { promise: Promise<void> };
 async function runFed(
   argv: string[],
   o: SessionsOptions,
-  inputs: Readable[],
+  inputs: Feed[],
   /** Fills the inputs; false when it stopped because a session ended first. */
-  feed?: (stopped: Stopped) => Promise<boolean>,
+  feed: (stopped: Stopped) => Promise<boolean>,
 ): Promise<RunResult[]> {
   const abort = new AbortController();
   const signal = o.signal ? AbortSignal.any([o.signal, abort.signal]) : abort.signal;
@@ -197,17 +193,15 @@ async function runFed(
     ended = true;
   });
   const stopped = Object.assign(() => ended, { promise: anyEnded });
-  if (feed) {
-    let complete = false;
-    try {
-      complete = await feed(stopped);
-    } catch (err) {
-      damage ??= err;
-    }
-    // The others' input would be cut short: they are stopped.
-    if (!complete) abort.abort();
-    for (const input of inputs) input.push(null);
+  let complete = false;
+  try {
+    complete = await feed(stopped);
+  } catch (err) {
+    damage ??= err;
   }
+  // The others' input would be cut short: they are stopped.
+  if (!complete) abort.abort();
+  for (const input of inputs) input.push(null);
   await Promise.allSettled(runs);
   const settled = await Promise.allSettled(inOrderEnded);
   if (damage instanceof RepoCorruptError) {

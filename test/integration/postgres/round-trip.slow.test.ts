@@ -247,6 +247,14 @@ describe("postgres target: tools", () => {
     const shown = (await w.run(["show", id, "--json"])).json<{ metadata: Record<string, unknown> }>();
     expect(shown.metadata).toMatchObject({ rowCountSource: "count", tables: now });
     expect(Object.keys(now)).toHaveLength(4);
+    // Nor can its rows be shared among sessions: one pg_restore reads it whole.
+    const restore = await w.run(["restore", "database", "--database", "prs_compressed"]);
+    expect(restore.exitCode, restore.stderr).toBe(0);
+    expect(restore.stderr).not.toMatch(/pg_restore in \d+ sessions/);
+    expect(await digestDatabase(source.connection("prs_compressed"))).toEqual(
+      await digestDatabase(source.connection("prs_test")),
+    );
+    await source.query("DROP DATABASE prs_compressed");
   });
 
   it("a pg_dump older than the server is refused, naming both versions", async () => {

@@ -207,7 +207,13 @@ export class SnapshotWriter {
   /** True when every chunk is stored (so a parent's entry can be reused without reading the source). */
   async hasChunks(ids: readonly string[]): Promise<boolean> {
     await this.#repo.chunks.loadIndex();
-    return ids.every((id) => this.#repo.chunks.has(id) || this.#pending.has(id));
+    return this.hasLoadedChunks(ids);
+  }
+
+  /** hasChunks once the chunk index is loaded (`repo.chunks.loadIndex()`), without a promise. */
+  hasLoadedChunks(ids: readonly string[]): boolean {
+    for (const id of ids) if (!this.#repo.chunks.has(id) && !this.#pending.has(id)) return false;
+    return true;
   }
 
   /**
@@ -462,12 +468,13 @@ export class SnapshotWriter {
    * Appends an entry. Entries must come sorted by path (see util/paths comparePaths).
    * `serialized` is the entry's JSON when the caller has it already (a parent's line).
    */
-  async addEntry(entry: Entry, serialized?: string): Promise<void> {
+  addEntry(entry: Entry, serialized?: string): Promise<void> | undefined {
     const line = `${serialized ?? JSON.stringify(entry)}\n`;
     this.#entryBatch.push(line);
     this.#entryBatchBytes += line.length;
     this.#entryCount += 1;
-    if (this.#entryBatchBytes >= ENTRY_BATCH_BYTES) await this.#flushEntries();
+    // A promise only when there is something to wait for: a re-snapshot adds an entry per file.
+    return this.#entryBatchBytes >= ENTRY_BATCH_BYTES ? this.#flushEntries() : undefined;
   }
 
   /** Records something that could not be backed up; a snapshot with problems is partial. */

@@ -1,24 +1,3 @@
-/**
- * Maps an async iterable with up to `concurrency` calls of `fn` in flight, yielding the
- * results in input order. Input is pulled only as fast as results are consumed, so
- * memory stays bounded by `concurrency` items.
- */
-export async function* mapOrdered<T, R>(
-  source: AsyncIterable<T>,
-  concurrency: number,
-  fn: (item: T) => Promise<R>,
-): AsyncGenerator<R> {
-  const queue: Promise<R>[] = [];
-  for await (const item of source) {
-    const task = fn(item);
-    // Keep a failure from surfacing as an unhandled rejection before we await it.
-    task.catch(() => undefined);
-    queue.push(task);
-    if (queue.length >= concurrency) yield await queue.shift()!;
-  }
-  while (queue.length > 0) yield await queue.shift()!;
-}
-
 /** Runs `fn` over items with bounded concurrency; rejects with the first failure. */
 export async function forEachLimit<T>(
   items: Iterable<T>,

@@ -4,22 +4,28 @@ import type { StoredEntry } from "../../repo/snapshot-store.js";
 import type { SnapshotWriter, StoredData } from "../../repo/snapshot-writer.js";
 import { encodeClaimed, StorePool } from "../../repo/store-pool.js";
 import type { Entry, FileEntry } from "../../repo/snapshot.js";
-import { Budget, mapOrdered } from "../../util/concurrency.js";
+import { Budget } from "../../util/concurrency.js";
 import { readUpTo } from "../../util/fs.js";
 import type { Logger } from "../../util/logger.js";
 import { normalizeRoots } from "../../util/paths.js";
 import type { BackupContext, BackupResult } from "../engine.js";
 import { EntryCursor } from "./entry-cursor.js";
 import type { FilesTarget } from "./target.js";
-import { describeError, walkTree, type WalkItem } from "./walk.js";
+import { OrderedQueue } from "./ordered-queue.js";
+import { describeError, walkBatches, type WalkItem } from "./walk.js";
 
 /**
- * Entries worked on at once, in order. One that is done waits for those ahead of it, but
- * holds only its entry by then: when the window was the 8 files being read, a large file
- * held up the seven behind it and the workers were idle half the time (the bench tree:
- * 7.1–8.6 s; now 6.2–6.3 s).
+ * Entries being worked out at once (files being read), in order. One that is done waits
+ * for those ahead of it, but holds only its entry by then: when the window was the 8 files
+ * being read, a large file held up the seven behind it and the workers were idle half the
+ * time (the bench tree: 7.1–8.6 s; 6.2–6.3 s with 32).
  */
-const ENTRY_WINDOW = 32;
+const READS_AHEAD = 32;
+/**
+ * Entries held in all: those of unchanged files, known at once, wait behind a file being
+ * read, while the walk goes on.
+ */
+const ENTRIES_HELD = 1024;
 /**
  * Files being read at once: small files are latency-bound, so overlap their syscalls and
  * their round trips to the worker threads; bounded too by the bytes they hold. 6 files and
@@ -59,40 +65,48 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     readBytes: 0,
     reusedFiles: 0,
   };
-  const cursor = ctx.parent ? new EntryCursor(ctx.repo.snapshots.storedEntries(ctx.parent)) : undefined;
+  const cursor = ctx.parent ? new EntryCursor(ctx.repo.snapshots.storedEntryBatches(ctx.parent)) : undefined;
   const onProblem = (path: string, message: string): void => {
     logger.warn(`${target.name}: ${path}: ${message}`);
     writer.addProblem({ path, message });
   };
 
-  async function* withParents(): AsyncGenerator<{ item: WalkItem; previous: StoredEntry | undefined }> {
-    const walk = walkTree({
-      roots,
-      include: target.include,
-      exclude: target.exclude,
-      oneFileSystem: target.oneFileSystem,
-      logger,
-      onProblem,
-    });
-    for await (const item of walk) yield { item, previous: await cursor?.find(item.path) };
-  }
-
   // Worker threads read, hash and compress files (a format-1 repository stores them here).
   const pool = writer.packed
     ? new StorePool(target.threads ?? 2, ctx.repo.chunks.compressionLevel)
     : undefined;
-  const budget = new Budget(BYTES_IN_FLIGHT);
-  const reads = new Budget(READ_CONCURRENCY);
-  const entries = mapOrdered(withParents(), ENTRY_WINDOW, async ({ item, previous }) => {
-    try {
-      return await toEntry(item, previous, { writer, counters, logger, pool, budget, reads });
-    } catch (err) {
-      onProblem(item.path, describeError(err));
-      return undefined;
-    }
+  const storing: Storing = {
+    writer,
+    counters,
+    logger,
+    pool,
+    budget: new Budget(BYTES_IN_FLIGHT),
+    reads: new Budget(READ_CONCURRENCY),
+  };
+  const made = new OrderedQueue<NewEntry | undefined>((next) => next && add(next), {
+    later: READS_AHEAD,
+    held: ENTRIES_HELD,
+  });
+  const walk = walkBatches({
+    roots,
+    include: target.include,
+    exclude: target.exclude,
+    oneFileSystem: target.oneFileSystem,
+    logger,
+    onProblem,
   });
   try {
-    await addEntries(entries);
+    for await (const batch of walk) {
+      // What is looked up below is then at hand: an unchanged file takes no promise.
+      if (cursor)
+        await Promise.all([cursor.readPast(batch[batch.length - 1]!.path), ctx.repo.chunks.loadIndex()]);
+      for (const item of batch) {
+        ctx.signal?.throwIfAborted();
+        const waited = made.push(toEntry(item, cursor?.find(item.path), storing, onProblem));
+        if (waited) await waited;
+      }
+    }
+    await made.finish();
   } finally {
     await pool?.close();
   }
@@ -102,22 +116,17 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     metadata: { paths: roots, ...counters },
   };
 
-  async function addEntries(entries: AsyncIterable<NewEntry | undefined>): Promise<void> {
-    for await (const made of entries) {
-      ctx.signal?.throwIfAborted();
-      if (!made) continue;
-      const { entry } = made;
-      await writer.addEntry(entry, made.line);
-      if (entry.type === "file") {
-        counters.files += 1;
-        counters.bytes += entry.size;
-        progress.add(entry.size, 1);
-      } else {
-        if (entry.type === "dir") counters.dirs += 1;
-        else counters.symlinks += 1;
-        progress.add(0, 1);
-      }
+  function add({ entry, line }: NewEntry): Promise<void> | undefined {
+    if (entry.type === "file") {
+      counters.files += 1;
+      counters.bytes += entry.size;
+      progress.add(entry.size, 1);
+    } else {
+      if (entry.type === "dir") counters.dirs += 1;
+      else counters.symlinks += 1;
+      progress.add(0, 1);
     }
+    return writer.addEntry(entry, line);
   }
 }
 
@@ -177,22 +186,54 @@ interface NewEntry {
   line?: string;
 }
 
-async function toEntry(item: WalkItem, parent: StoredEntry | undefined, storing: Storing): Promise<NewEntry> {
-  const { writer, counters } = storing;
-  const { stat } = item;
-  const base = baseOf(item);
-  if (stat.isDirectory()) return { entry: { ...base, type: "dir" } };
-  if (stat.isSymbolicLink()) {
-    return { entry: { ...base, type: "symlink", target: await fs.readlink(item.path) } };
+/**
+ * The new snapshot's entry for `item`: at once for a directory or an unchanged file (the
+ * chunk index must be loaded when there is a parent), a promise for a file to read or a
+ * symlink. Anything that fails is reported as a problem, and the item left out.
+ */
+function toEntry(
+  item: WalkItem,
+  parent: StoredEntry | undefined,
+  storing: Storing,
+  onProblem: (path: string, message: string) => void,
+): NewEntry | undefined | Promise<NewEntry | undefined> {
+  const failed = (err: unknown): undefined => {
+    onProblem(item.path, describeError(err));
+    return undefined;
+  };
+  try {
+    const { stat } = item;
+    const base = baseOf(item);
+    if (stat.isDirectory()) return { entry: { ...base, type: "dir" } };
+    if (stat.isSymbolicLink()) {
+      return fs
+        .readlink(item.path)
+        .then((target) => ({ entry: { ...base, type: "symlink", target } }), failed);
+    }
+    const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
+    const previous = parent?.entry;
+    if (
+      previous &&
+      isUnchanged(previous, base, identity) &&
+      storing.writer.hasLoadedChunks(previous.chunks)
+    ) {
+      storing.counters.reusedFiles += 1;
+      // The parent's line as it was: no serializing of an entry that is the same again.
+      if (isSameFileEntry(previous, base)) return parent;
+      return { entry: fileEntry(base, identity, previous.chunks, previous.sha256) };
+    }
+    return storeFile(item, base, identity, storing).catch(failed);
+  } catch (err) {
+    return failed(err);
   }
-  const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
-  const previous = parent?.entry;
-  if (previous && isUnchanged(previous, base, identity) && (await writer.hasChunks(previous.chunks))) {
-    counters.reusedFiles += 1;
-    // The parent's line as it was: no serializing of an entry that is the same again.
-    if (isSameFileEntry(previous, base)) return parent;
-    return { entry: fileEntry(base, identity, previous.chunks, previous.sha256) };
-  }
+}
+
+async function storeFile(
+  item: WalkItem,
+  base: Omit<Entry, "type">,
+  identity: { size: number; ino: string; ctimeNs: string },
+  storing: Storing,
+): Promise<NewEntry> {
   await storing.reads.acquire(1);
   let stored: StoredData;
   try {
@@ -200,8 +241,8 @@ async function toEntry(item: WalkItem, parent: StoredEntry | undefined, storing:
   } finally {
     storing.reads.release(1);
   }
-  counters.readFiles += 1;
-  counters.readBytes += stored.size;
+  storing.counters.readFiles += 1;
+  storing.counters.readBytes += stored.size;
   return { entry: fileEntry(base, { ...identity, size: stored.size }, stored.chunks, stored.sha256) };
 }
 

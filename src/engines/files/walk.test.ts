@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../util/logger.js";
-import { walkTree, type WalkOptions } from "./walk.js";
+import { walkBatches, walkTree, type WalkOptions } from "./walk.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -47,5 +47,20 @@ describe("walkTree", () => {
     expect(batched).toEqual(blocking);
     expect(blocking.paths).toEqual(expectedOrder());
     expect(blocking.problems).toEqual([]);
+  });
+});
+
+describe("walkBatches", () => {
+  it("gives the walk in batches of the size asked, the same items in the same order", async () => {
+    const logger = createLogger({ level: "error", sinks: [{ json: false, write: () => undefined }] });
+    const sizes: number[] = [];
+    const paths: string[] = [];
+    for await (const batch of walkBatches({ roots: [dir], logger, onProblem: () => undefined }, 100)) {
+      sizes.push(batch.length);
+      paths.push(...batch.map((item) => path.relative(dir, item.path)));
+    }
+    expect(paths).toEqual(expectedOrder());
+    expect(sizes.slice(0, -1).every((n) => n === 100)).toBe(true);
+    expect(sizes.at(-1)).toBe(expectedOrder().length % 100 || 100);
   });
 });

@@ -40,12 +40,21 @@ function matcher(patterns: readonly string[] | undefined): ((p: string) => boole
  * comparePaths order. Excluded directories are skipped whole; include patterns select
  * files and symlinks (directories are always walked). Sockets, FIFOs and devices are
  * skipped with a warning: they hold no data to restore.
- *
- * One generator with a stack of open directories, not one generator per directory: an
- * item yielded from a nested generator passes through every level above it, a promise
- * each (40 MB of the 372 MB an unchanged re-snapshot of the bench tree allocated; 18 MB now).
  */
 export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> {
+  for await (const batch of walkBatches(options)) yield* batch;
+}
+
+/**
+ * The walk of walkTree, in batches of up to `batchSize` items. Within a batch nothing is
+ * awaited while lstat is fast: a promise per entry cost more CPU than lstat itself (a
+ * re-snapshot of the bench tree spent most of its main thread passing entries between
+ * async generators), so callers deal with a batch at a time.
+ *
+ * One loop with a stack of open directories, not one generator per directory: an item
+ * yielded from a nested generator passes through every level above it, a promise each.
+ */
+export async function* walkBatches(options: WalkOptions, batchSize = WALK_BATCH): AsyncGenerator<WalkItem[]> {
   const isExcluded = matcher(options.exclude);
   const isIncluded = matcher(options.include);
   // Mean time of a blocking lstat (exponentially weighted); above SLOW_STAT_MS the walk
@@ -62,48 +71,58 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
   };
   /** Directories being walked, innermost last. */
   const open: OpenDirectory[] = [];
+  let batch: WalkItem[] = [];
 
-  /** What an entry yields, if anything; a directory to descend into goes onto `open`. */
-  async function take(p: string, statResult: BigIntStats | Error, rootDev: bigint, isRoot: boolean) {
+  /** Adds what an entry yields, if anything; returns true for a directory to list. */
+  function take(p: string, statResult: BigIntStats | Error, rootDev: bigint, isRoot: boolean): boolean {
     if (statResult instanceof Error) {
       options.onProblem(p, describeError(statResult));
-      return undefined;
+      return false;
     }
     const stat = statResult;
     if (stat.isFile() || stat.isSymbolicLink()) {
-      return isRoot || !isIncluded || isIncluded(p) ? { path: p, stat } : undefined;
+      if (isRoot || !isIncluded || isIncluded(p)) batch.push({ path: p, stat });
+      return false;
     }
     if (!stat.isDirectory()) {
       options.logger.warn(
         `skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`,
       );
-      return undefined;
+      return false;
     }
-    if (!options.oneFileSystem || stat.dev === rootDev) {
-      let names: string[] | undefined;
-      try {
-        // Blocking, like lstat, while lstat is fast: the listing is in the cache too.
-        names = slow ? await fs.readdir(p) : readdirSync(p);
-      } catch (err) {
-        options.onProblem(p, `cannot list directory: ${describeError(err)}`);
-      }
-      if (names) {
-        names.sort();
-        const children = names
-          .map((name) => (p === "/" ? `/${name}` : `${p}/${name}`))
-          .filter((c) => !isExcluded?.(c));
-        open.push({ children, next: 0, rootDev, batch: [], batchStart: 0 });
-      }
+    // Taken before its children: a directory comes before what it holds.
+    batch.push({ path: p, stat });
+    return !options.oneFileSystem || stat.dev === rootDev;
+  }
+
+  async function list(p: string, rootDev: bigint): Promise<void> {
+    let names: string[];
+    try {
+      // Blocking, like lstat, while lstat is fast: the listing is in the cache too.
+      names = slow ? await fs.readdir(p) : readdirSync(p);
+    } catch (err) {
+      options.onProblem(p, `cannot list directory: ${describeError(err)}`);
+      return;
     }
-    return { path: p, stat };
+    names.sort();
+    const children: string[] = [];
+    for (const name of names) {
+      const child = p === "/" ? `/${name}` : `${p}/${name}`;
+      if (!isExcluded?.(child)) children.push(child);
+    }
+    open.push({ children, next: 0, rootDev, batch: [], batchStart: 0 });
   }
 
   for (const root of options.roots) {
     const rootStat = await lstatOrError(root);
     const rootDev = rootStat instanceof Error ? 0n : rootStat.dev;
-    const first = await take(path.resolve(root), rootStat, rootDev, true);
-    if (first) yield first;
+    const resolved = path.resolve(root);
+    if (take(resolved, rootStat, rootDev, true)) await list(resolved, rootDev);
     while (open.length > 0) {
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
       const dir = open[open.length - 1]!;
       if (dir.next >= dir.children.length) {
         open.pop();
@@ -112,9 +131,8 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
       const i = dir.next++;
       const child = dir.children[i]!;
       // From the inode cache, a blocking lstat takes microseconds, and a promise round trip
-      // per entry costs more CPU than the walk's own work (a re-snapshot of 20,000 unchanged
-      // files ran about 12% faster). When lstat has to wait for the disk, a batch of siblings
-      // at once through the thread pool keeps the disk busy instead.
+      // per entry costs more CPU than the walk's own work. When lstat has to wait for the
+      // disk, a batch of siblings at once through the thread pool keeps the disk busy instead.
       let stat: BigIntStats | Error;
       if (!slow) stat = timedLstat(child);
       else {
@@ -124,11 +142,10 @@ export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> 
         }
         stat = dir.batch[i - dir.batchStart]!;
       }
-      // Taken before its children are pushed: a directory comes before what it holds.
-      const item = await take(child, stat, dir.rootDev, false);
-      if (item) yield item;
+      if (take(child, stat, dir.rootDev, false)) await list(child, dir.rootDev);
     }
   }
+  if (batch.length > 0) yield batch;
 }
 
 /** A directory being walked: its children's paths (sorted, not excluded) and where the walk is. */
@@ -142,6 +159,8 @@ interface OpenDirectory {
 }
 
 const STAT_BATCH = 64;
+/** Items per batch of walkBatches: enough to make the per-batch awaits cheap, few enough to keep memory small. */
+const WALK_BATCH = 256;
 /** A blocking lstat slower than this on average (cold cache, network file system) stops the blocking ones. */
 const SLOW_STAT_MS = 0.5;
 

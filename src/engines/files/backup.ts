@@ -92,7 +92,7 @@ export async function backupFiles(target: FilesTarget, ctx: BackupContext): Prom
     include: target.include,
     exclude: target.exclude,
     oneFileSystem: target.oneFileSystem,
-    logger,
+    warn: (message) => logger.warn(message),
     onProblem,
   });
   try {
@@ -143,14 +143,7 @@ interface Storing {
 }
 
 function baseOf(item: WalkItem): Omit<Entry, "type"> {
-  const s = item.stat;
-  return {
-    path: item.path,
-    mode: Number(s.mode & 0o7777n),
-    uid: Number(s.uid),
-    gid: Number(s.gid),
-    mtimeNs: s.mtimeNs.toString(),
-  };
+  return { path: item.path, mode: item.mode, uid: item.uid, gid: item.gid, mtimeNs: item.mtimeNs };
 }
 
 /**
@@ -202,15 +195,14 @@ function toEntry(
     return undefined;
   };
   try {
-    const { stat } = item;
     const base = baseOf(item);
-    if (stat.isDirectory()) return { entry: { ...base, type: "dir" } };
-    if (stat.isSymbolicLink()) {
+    if (item.kind === "dir") return { entry: { ...base, type: "dir" } };
+    if (item.kind === "symlink") {
       return fs
         .readlink(item.path)
         .then((target) => ({ entry: { ...base, type: "symlink", target } }), failed);
     }
-    const identity = { size: Number(stat.size), ino: stat.ino.toString(), ctimeNs: stat.ctimeNs.toString() };
+    const identity = { size: item.size, ino: item.ino, ctimeNs: item.ctimeNs };
     const previous = parent?.entry;
     if (
       previous &&
@@ -287,20 +279,19 @@ function isUnchanged(
 /** Reads and stores a file; warns when it changed while being read (the snapshot keeps what was read). */
 async function readFile(item: WalkItem, storing: Storing): ReturnType<SnapshotWriter["storeStream"]> {
   const { writer, logger, pool } = storing;
-  if (pool && item.stat.size <= BigInt(WHOLE_READ_LIMIT)) return storeInWorker(item, storing, pool);
+  if (pool && item.size <= WHOLE_READ_LIMIT) return storeInWorker(item, storing, pool);
   const handle = await fs.open(item.path, "r");
   try {
-    const before = item.stat;
-    if (before.size <= BigInt(WHOLE_READ_LIMIT)) {
+    if (item.size <= WHOLE_READ_LIMIT) {
       // One read of the size lstat gave (plus a byte, to notice growth): no fstat per small file.
-      const data = await readUpTo(handle, Number(before.size) + 1);
-      if (data.length !== Number(before.size)) warnChanged(logger, item.path);
+      const data = await readUpTo(handle, item.size + 1);
+      if (data.length !== item.size) warnChanged(logger, item.path);
       return await writer.storeBuffer(data);
     }
     const stored = await writer.storeStream(
       handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false }),
     );
-    if (changedWhileReading(before, await handle.stat({ bigint: true }))) warnChanged(logger, item.path);
+    if (changedWhileReading(item, await handle.stat({ bigint: true }))) warnChanged(logger, item.path);
     return stored;
   } finally {
     await handle.close();
@@ -313,7 +304,7 @@ async function readFile(item: WalkItem, storing: Storing): ReturnType<SnapshotWr
  */
 async function storeInWorker(item: WalkItem, storing: Storing, pool: StorePool): Promise<StoredData> {
   const { writer, logger, budget } = storing;
-  const size = Number(item.stat.size);
+  const { size } = item;
   await budget.acquire(size);
   try {
     const job = pool.job();
@@ -331,6 +322,6 @@ function warnChanged(logger: Logger, path: string): void {
   logger.warn(`${path} changed while it was being read; the snapshot holds what was read`);
 }
 
-function changedWhileReading(before: BigIntStats, after: BigIntStats): boolean {
-  return before.size !== after.size || before.mtimeNs !== after.mtimeNs;
+function changedWhileReading(before: WalkItem, after: BigIntStats): boolean {
+  return BigInt(before.size) !== after.size || before.mtimeNs !== after.mtimeNs.toString();
 }

@@ -35,7 +35,12 @@ async function walk(options: Partial<WalkOptions> = {}): Promise<{ paths: string
   const problems: string[] = [];
   const paths: string[] = [];
   const logger = createLogger({ level: "error", sinks: [{ json: false, write: () => undefined }] });
-  for await (const item of walkTree({ roots: [dir], logger, onProblem: (p) => problems.push(p), ...options }))
+  for await (const item of walkTree({
+    roots: [dir],
+    warn: (m) => logger.warn(m),
+    onProblem: (p) => problems.push(p),
+    ...options,
+  }))
     paths.push(path.relative(dir, item.path));
   return { paths, problems };
 }
@@ -55,7 +60,10 @@ describe("walkBatches", () => {
     const logger = createLogger({ level: "error", sinks: [{ json: false, write: () => undefined }] });
     const sizes: number[] = [];
     const paths: string[] = [];
-    for await (const batch of walkBatches({ roots: [dir], logger, onProblem: () => undefined }, 100)) {
+    for await (const batch of walkBatches(
+      { roots: [dir], warn: (m) => logger.warn(m), onProblem: () => undefined },
+      100,
+    )) {
       sizes.push(batch.length);
       paths.push(...batch.map((item) => path.relative(dir, item.path)));
     }

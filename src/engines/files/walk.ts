@@ -4,11 +4,20 @@ import { performance } from "node:perf_hooks";
 import fs from "node:fs/promises";
 import path from "node:path";
 import picomatch from "picomatch";
-import type { Logger } from "../../util/logger.js";
 
+/** What the walk found at a path: what a snapshot entry and the unchanged-file check need. */
 export interface WalkItem {
   path: string;
-  stat: BigIntStats;
+  kind: "file" | "dir" | "symlink";
+  /** Permission bits, setuid/setgid/sticky included (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Inode number and times in nanoseconds, in decimal, as entries hold them. */
+  ino: string;
+  mtimeNs: string;
+  ctimeNs: string;
 }
 
 export interface WalkOptions {
@@ -18,7 +27,8 @@ export interface WalkOptions {
   exclude?: readonly string[];
   /** Do not descend into other file systems (mount points are recorded, their contents not). */
   oneFileSystem?: boolean;
-  logger: Logger;
+  /** Called for what is skipped on purpose (a socket, a device). */
+  warn: (message: string) => void;
   /** Called for anything that could not be read; the snapshot becomes partial. */
   onProblem: (path: string, message: string) => void;
   /** Mean blocking-lstat time above which the walk uses the thread pool (default 0.5 ms; a test sets -1). */
@@ -81,17 +91,15 @@ export async function* walkBatches(options: WalkOptions, batchSize = WALK_BATCH)
     }
     const stat = statResult;
     if (stat.isFile() || stat.isSymbolicLink()) {
-      if (isRoot || !isIncluded || isIncluded(p)) batch.push({ path: p, stat });
+      if (isRoot || !isIncluded || isIncluded(p)) batch.push(itemOf(p, stat));
       return false;
     }
     if (!stat.isDirectory()) {
-      options.logger.warn(
-        `skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`,
-      );
+      options.warn(`skipping ${kindOf(stat)} ${p}: only files, directories and symlinks are backed up`);
       return false;
     }
     // Taken before its children: a directory comes before what it holds.
-    batch.push({ path: p, stat });
+    batch.push(itemOf(p, stat));
     return !options.oneFileSystem || stat.dev === rootDev;
   }
 
@@ -163,6 +171,20 @@ const STAT_BATCH = 64;
 const WALK_BATCH = 256;
 /** A blocking lstat slower than this on average (cold cache, network file system) stops the blocking ones. */
 const SLOW_STAT_MS = 0.5;
+
+function itemOf(p: string, stat: BigIntStats): WalkItem {
+  return {
+    path: p,
+    kind: stat.isDirectory() ? "dir" : stat.isSymbolicLink() ? "symlink" : "file",
+    mode: Number(stat.mode & 0o7777n),
+    uid: Number(stat.uid),
+    gid: Number(stat.gid),
+    size: Number(stat.size),
+    ino: stat.ino.toString(),
+    mtimeNs: stat.mtimeNs.toString(),
+    ctimeNs: stat.ctimeNs.toString(),
+  };
+}
 
 function lstatNow(p: string): BigIntStats | Error {
   try {

@@ -24,14 +24,14 @@ export interface BackupRun extends Measurement {
   snapshots: SnapshotSummary[];
 }
 
-/** Drives the built prs-backup CLI (`node dist/src/cli/main.js --config FILE …`) as a child process. */
+/** Drives the built prs-backup CLI (`node dist/bin/prs-backup.js --config FILE …`) as a child process. */
 export class PrsCli {
   readonly #main: string;
   readonly #config: string;
 
   /** `projectDir` holds the build; `configPath` is passed as `--config`. */
   constructor(projectDir: string, configPath: string) {
-    this.#main = join(projectDir, "dist", "src", "cli", "main.js");
+    this.#main = join(projectDir, "dist", "bin", "prs-backup.js");
     this.#config = configPath;
   }
 

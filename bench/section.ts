@@ -1,6 +1,6 @@
 /** Settings shared by every benchmark section. */
 export interface BenchContext {
-  /** The project root (where `dist/src/cli/main.js` lives). */
+  /** The project root (where `dist/bin/prs-backup.js` lives). */
   projectDir: string;
   /** Scratch space for datasets, repositories and results; default `<project>/.bench`. */
   benchDir: string;

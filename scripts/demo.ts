@@ -14,7 +14,7 @@ import { demoRedis } from "./demo-redis.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const demo = path.join(root, ".demo");
-const cli = path.join(root, "dist/src/cli/main.js");
+const cli = path.join(root, "dist/bin/prs-backup.js");
 const config = path.join(demo, "prs-backup.yaml");
 const uploads = path.join(demo, "source/uploads");
 

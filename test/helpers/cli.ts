@@ -4,7 +4,7 @@ import { expect } from "vitest";
 
 /** The built CLI (`npm run build` first); `PRS_E2E_CLI` points the suite at another build. */
 export const CLI =
-  process.env["PRS_E2E_CLI"] ?? path.resolve(import.meta.dirname, "../../dist/src/cli/main.js");
+  process.env["PRS_E2E_CLI"] ?? path.resolve(import.meta.dirname, "../../dist/bin/prs-backup.js");
 
 export interface RunOptions {
   cwd?: string;

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 
-export const CLI = path.resolve(import.meta.dirname, "../../dist/src/cli/main.js");
+export const CLI = path.resolve(import.meta.dirname, "../../dist/bin/prs-backup.js");
 
 export interface CliResult {
   exitCode: number;

@@ -73,7 +73,7 @@ export interface CliRun {
   seconds: number;
 }
 
-/** Runs the built CLI (`node dist/src/cli/main.js --config FILE …`); never throws on a non-zero exit. */
+/** Runs the built CLI (`node dist/bin/prs-backup.js --config FILE …`); never throws on a non-zero exit. */
 export async function prs(world: PitrWorld, ...args: string[]): Promise<CliRun> {
   const started = Date.now();
   const r = await execa(process.execPath, [CLI, "--config", world.config, ...args], { reject: false });

@@ -69,6 +69,25 @@ describe("Repository", () => {
     expect((await repo.chunks.get(id)).equals(random)).toBe(true);
   });
 
+  it("finds a chunk stored earlier in the same snapshot once its pack is written, and stores it once", async () => {
+    const { randomBytes } = await import("node:crypto");
+    const repo = await newRepo();
+    await repo.chunks.loadIndex();
+    const writer = new SnapshotWriter(repo, { target: "t", type: "files" });
+    const first = randomBytes(100_000);
+    const stored = await writer.storeBuffer(first);
+    // More than a pack's worth after it: the pack holding `first` is sealed and written.
+    for (let i = 0; i < 450; i++) await writer.storeBuffer(randomBytes(40_000));
+    await writer.drain();
+    expect(stored.chunks.every((id) => repo.chunks.has(id))).toBe(true);
+    expect((await writer.storeBuffer(first)).chunks).toEqual(stored.chunks);
+    expect(writer.hasLoadedChunks(stored.chunks)).toBe(true);
+    expect(await writer.claimChunk(stored.chunks[0]!)).toBe(false);
+    const manifest = await writer.commit({ sourceBytes: 0, metadata: {} });
+    // Each 40 kB buffer is one chunk; `first` counts once.
+    expect(manifest.metadata["newChunks"]).toBe(stored.chunks.length + 450);
+  });
+
   it("makes a snapshot visible only on commit, with entries in order (unicode across chunk boundaries)", async () => {
     const repo = await newRepo();
     const writer = new SnapshotWriter(repo, { target: "t", type: "files" });

@@ -83,6 +83,11 @@ export class SnapshotWriter {
   readonly #inflight = new Set<Promise<void>>();
   readonly #writeSlots = new Budget(WRITE_CONCURRENCY);
   readonly #writeBytes = new Budget(WRITE_BYTES_IN_FLIGHT);
+  /**
+   * Chunks claimed by this snapshot and not yet found in the chunk index: once a chunk's
+   * pack or object is written, the index finds it and it leaves this set. Kept for the whole
+   * backup, the set grew with the data (84,000 ids, about 9 MB, for an 8 GB first snapshot).
+   */
   readonly #pending = new Set<string>();
   readonly #entryChunker = new Chunker(ENTRY_CHUNKER);
   readonly #entryChunks: string[] = [];
@@ -336,7 +341,7 @@ export class SnapshotWriter {
         this.#repo.backend.adoptDeferred!(chunkKey(o.id), o.temp);
         this.#storedBytes += o.bytes;
         this.#newChunks += 1;
-        this.#repo.chunks.markStored(o.id);
+        this.#stored(o.id);
         continue;
       }
       const body = objectBody(o.encoding, o.body);
@@ -344,7 +349,7 @@ export class SnapshotWriter {
         await this.#repo.backend.put(chunkKey(o.id), body, { deferred: true });
         this.#storedBytes += dataLength(body);
         this.#newChunks += 1;
-        this.#repo.chunks.markStored(o.id);
+        this.#stored(o.id);
       });
     }
   }
@@ -387,7 +392,7 @@ export class SnapshotWriter {
       await this.#repo.backend.put(chunkKey(id), body, { deferred: true });
       this.#storedBytes += dataLength(body);
       this.#newChunks += 1;
-      this.#repo.chunks.markStored(id);
+      this.#stored(id);
     });
     return id;
   }
@@ -435,6 +440,13 @@ export class SnapshotWriter {
     this.#storedBytes += bytes;
     this.#newChunks += chunkCount;
     await this.#repo.chunks.addPack(pack);
+    for (const frame of pack.index.frames) for (const [id] of frame.chunks) this.#pending.delete(id);
+  }
+
+  /** A chunk object is written: the index finds it from now on. */
+  #stored(id: string): void {
+    this.#repo.chunks.markStored(id);
+    this.#pending.delete(id);
   }
 
   /**

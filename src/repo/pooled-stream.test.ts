@@ -207,8 +207,10 @@ describe("packs written by the worker threads", () => {
     const { entry } = await store(repo, BIG);
     expect((await readBack(repo, entry)).equals(BIG)).toBe(true);
     const ids = await packIds(repo);
-    // 18 MB in 4 MiB jobs, a pack each.
-    expect(ids.length).toBeGreaterThanOrEqual(4);
+    // 18 MB in 4 MiB jobs: packs are sealed while the stream goes on. Not one pack per job:
+    // jobs sent to a worker before its pack's first job is recorded share that pack, so the
+    // count depends on timing (3 under a loaded machine, 4 or 5 alone).
+    expect(ids.length).toBeGreaterThanOrEqual(2);
     for (const id of ids) {
       const body = await readFile(path.join(dir, "repo", ...packKey(id).split("/")));
       // The index rebuilt from the pack's own trailer and frames is the one written beside it.

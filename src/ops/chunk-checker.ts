@@ -54,7 +54,7 @@ export class ChunkChecker {
     for await (const obj of this.#repo.backend.list("data/")) {
       this.#listing.set(obj.key.slice(obj.key.lastIndexOf("/") + 1), obj);
     }
-    this.#catalog = await this.#repo.chunks.packs();
+    this.#catalog = await this.#repo.chunks.packsFromIndexes();
     try {
       const raw = JSON.parse((await this.#repo.backend.get(MEMO_KEY)).toString("utf8")) as Record<
         string,

@@ -106,7 +106,7 @@ async function prune(ctx: OpContext, repo: Repository, options: PruneOptions): P
     sizes.set(id, size);
   });
   for (const size of sizes.values()) reclaimedBytes += size;
-  const packCatalog = await repo.chunks.packs();
+  const packCatalog = await repo.chunks.packsFromIndexes();
   if (packCatalog.unreadable.length > 0) {
     const first = packCatalog.unreadable[0]!;
     throw new RepoCorruptError(

@@ -83,8 +83,34 @@ export class ChunkStore {
 
   /** The catalog of packs, loaded on first use (a restore needs it, not the chunk-object listing). */
   packs(): Promise<PackCatalog> {
-    this.#catalog ??= PackCatalog.load(this.#backend).then((catalog) => (this.#loadedCatalog = catalog));
+    this.#catalog ??= this.#loadCatalog(true);
     return this.#catalog;
+  }
+
+  /**
+   * The catalog read from every pack index object, never from the saved table: what
+   * verify and prune check and rewrite (a damaged index object must be found, not covered
+   * by the table's copy of it).
+   */
+  async packsFromIndexes(): Promise<PackCatalog> {
+    const loaded = this.#catalog && (await this.#catalog);
+    if (loaded && !loaded.fromSavedTable) return loaded;
+    this.#catalog = this.#loadCatalog(false);
+    return this.#catalog;
+  }
+
+  #loadCatalog(useSavedTable: boolean): Promise<PackCatalog> {
+    return PackCatalog.load(this.#backend, { useSavedTable }).then(
+      (catalog) => (this.#loadedCatalog = catalog),
+    );
+  }
+
+  /**
+   * Saves the catalog's table for the next run when it is loaded and enough packs were
+   * added (see PackCatalog.saveTable); durable at the next flush.
+   */
+  async saveTable(): Promise<void> {
+    await this.#loadedCatalog?.saveTable(this.#backend);
   }
 
   /** True when the chunk is stored. Call loadIndex first: without the index nothing could be reused. */

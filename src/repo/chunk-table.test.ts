@@ -171,3 +171,54 @@ describe("ChunkTable", () => {
     });
   });
 });
+
+describe("ChunkTable.toBytes / fromBytes", () => {
+  it("gives back the same table, which then grows as one built pack by pack", () => {
+    const indexes = randomPacks(11, 240, 3_000);
+    const first = indexes.slice(0, 200);
+    const table = new ChunkTable();
+    for (const index of first) table.addPack(index);
+    const loaded = ChunkTable.fromBytes(table.toBytes());
+    expect(loaded.size).toBe(table.size);
+    expect(loaded.packIds).toEqual(first.map((i) => i.pack));
+    expect([...loaded]).toEqual([...table]);
+    first.forEach((index, i) => expect(loaded.packIndex(i)).toEqual(index));
+    // Packs added after loading land as they would have in one table.
+    for (const index of indexes.slice(200)) loaded.addPack(index);
+    const model = modelOf(indexes);
+    expect(loaded.size).toBe(model.size);
+    for (const [id, location] of model) expect(loaded.get(id)).toEqual(location);
+    for (let n = 3_000; n < 3_500; n += 1) expect(loaded.has(sha(n))).toBe(false);
+  });
+
+  it("an empty table and a one-pack table load and grow past their first sizes", () => {
+    const empty = ChunkTable.fromBytes(new ChunkTable().toBytes());
+    expect(empty.size).toBe(0);
+    const ids = Array.from({ length: 5_000 }, (_, n) => sha(n));
+    empty.addPack({
+      version: 1,
+      pack: "a".repeat(32),
+      frames: [{ offset: 0, length: 1, encoding: "raw", chunks: ids.map((id): [string, number] => [id, 1]) }],
+    });
+    const again = ChunkTable.fromBytes(empty.toBytes());
+    again.addPack({
+      version: 1,
+      pack: "b".repeat(32),
+      frames: [{ offset: 0, length: 1, encoding: "zstd", chunks: [[sha(9_999), 7]] }],
+    });
+    for (const id of ids) expect(again.has(id)).toBe(true);
+    expect(again.get(sha(9_999))?.size).toBe(7);
+    expect(again.size).toBe(5_001);
+  });
+
+  it("refuses bytes that are cut short, too long, or of another byte order", () => {
+    const table = new ChunkTable();
+    for (const index of randomPacks(3, 5, 100)) table.addPack(index);
+    const bytes = table.toBytes();
+    expect(() => ChunkTable.fromBytes(bytes.subarray(0, bytes.length - 4))).toThrow(/cut short/);
+    expect(() => ChunkTable.fromBytes(Buffer.concat([bytes, Buffer.alloc(4)]))).toThrow(/wrong length/);
+    const swapped = Buffer.from(bytes);
+    swapped.writeUInt32BE(swapped.readUInt32LE(0), 0);
+    expect(() => ChunkTable.fromBytes(swapped)).toThrow(/byte order/);
+  });
+});

@@ -17,6 +17,11 @@ export interface ChunkLocation {
   size: number;
 }
 
+/** Read back as 0x01020304 only in the byte order it was written in. */
+const BYTE_ORDER = 0x01020304;
+/** Room a table starts with (growth doubles it). */
+const MIN_CHUNKS = 1024;
+const MIN_FRAMES = 256;
 /** A SHA-256 chunk id is held as eight 32-bit words. */
 const WORDS = 8;
 const ENCODINGS: readonly FrameEncoding[] = ["raw", "zstd", "zstd-ref"];
@@ -31,27 +36,125 @@ const ENCODINGS: readonly FrameEncoding[] = ["raw", "zstd", "zstd-ref"];
  */
 export class ChunkTable {
   // Per chunk, in the order added.
-  #ids = new Int32Array(WORDS * 1024);
-  #starts = new Uint32Array(1024);
-  #sizes = new Uint32Array(1024);
-  #frameOf = new Int32Array(1024);
+  #ids = new Int32Array(WORDS * MIN_CHUNKS);
+  #starts = new Uint32Array(MIN_CHUNKS);
+  #sizes = new Uint32Array(MIN_CHUNKS);
+  #frameOf = new Int32Array(MIN_CHUNKS);
   #count = 0;
   // Per frame: its chunks are [first[f], first[f + 1]).
-  #frameFirst = new Int32Array(256);
-  #framePack = new Int32Array(256);
-  #frameOffset = new Float64Array(256);
-  #frameLength = new Float64Array(256);
-  #frameEncoding = new Uint8Array(256);
-  readonly #frameRefs = new Map<number, string>();
+  #frameFirst = new Int32Array(MIN_FRAMES);
+  #framePack = new Int32Array(MIN_FRAMES);
+  #frameOffset = new Float64Array(MIN_FRAMES);
+  #frameLength = new Float64Array(MIN_FRAMES);
+  #frameEncoding = new Uint8Array(MIN_FRAMES);
+  #frameRefs = new Map<number, string>();
   #frames = 0;
   // Per pack: its frames are [firstFrame[p], firstFrame[p + 1]).
-  readonly #packIds: string[] = [];
-  readonly #packFirstFrame: number[] = [];
+  #packIds: string[] = [];
+  #packFirstFrame: number[] = [];
   /** Chunk number + 1 of the first copy of each id; 0 is an empty slot. */
   #slots = new Int32Array(2048);
   #unique = 0;
   readonly #key = new Int32Array(WORDS);
   readonly #keyBytes = Buffer.from(this.#key.buffer);
+
+  /**
+   * The table as bytes, for `fromBytes`: its arrays cut to what is used, in this machine's
+   * byte order (which the header records), and the few strings (packs, refs) as JSON.
+   * Loading it is a copy per array, where adding the packs again is work per chunk.
+   */
+  toBytes(): Buffer {
+    const strings = Buffer.from(
+      JSON.stringify({ packs: this.#packIds, firstFrames: this.#packFirstFrame, refs: [...this.#frameRefs] }),
+    );
+    const head = new Uint32Array([
+      BYTE_ORDER,
+      this.#count,
+      this.#frames,
+      this.#unique,
+      this.#slots.length,
+      strings.length,
+    ]);
+    const count = this.#count;
+    const frames = this.#frames;
+    const parts: ArrayBufferView[] = [
+      head,
+      strings,
+      this.#ids.subarray(0, count * WORDS),
+      this.#starts.subarray(0, count),
+      this.#sizes.subarray(0, count),
+      this.#frameOf.subarray(0, count),
+      this.#frameFirst.subarray(0, frames),
+      this.#framePack.subarray(0, frames),
+      this.#frameOffset.subarray(0, frames),
+      this.#frameLength.subarray(0, frames),
+      this.#frameEncoding.subarray(0, frames),
+      this.#slots,
+    ];
+    return Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  }
+
+  /** A table from `toBytes`; throws a plain Error when the bytes are not one (or of another byte order). */
+  static fromBytes(bytes: Buffer): ChunkTable {
+    let at = 0;
+    /** n elements of `size` bytes, in an array of at least `capacity` (growth doubles it, so never 0). */
+    const take = <T extends ArrayBufferView>(
+      make: new (n: number) => T,
+      n: number,
+      size: number,
+      capacity = n,
+    ): T => {
+      const array = new make(Math.max(n, capacity));
+      if (at + n * size > bytes.length) throw new Error("chunk table is cut short");
+      new Uint8Array(array.buffer).set(bytes.subarray(at, at + n * size));
+      at += n * size;
+      return array;
+    };
+    const head = take(Uint32Array, 6, 4);
+    if (head[0] !== BYTE_ORDER) throw new Error("chunk table of another byte order");
+    const [, count, frames, unique, slots, stringsLength] = head as unknown as number[];
+    if (at + stringsLength! > bytes.length) throw new Error("chunk table is cut short");
+    const strings = JSON.parse(bytes.toString("utf8", at, at + stringsLength!)) as {
+      packs: string[];
+      firstFrames: number[];
+      refs: [number, string][];
+    };
+    at += stringsLength!;
+    const table = new ChunkTable();
+    const chunkRoom = Math.max(count!, MIN_CHUNKS);
+    const frameRoom = Math.max(frames!, MIN_FRAMES);
+    table.#ids = take(Int32Array, count! * WORDS, 4, chunkRoom * WORDS);
+    table.#starts = take(Uint32Array, count!, 4, chunkRoom);
+    table.#sizes = take(Uint32Array, count!, 4, chunkRoom);
+    table.#frameOf = take(Int32Array, count!, 4, chunkRoom);
+    table.#frameFirst = take(Int32Array, frames!, 4, frameRoom);
+    table.#framePack = take(Int32Array, frames!, 4, frameRoom);
+    table.#frameOffset = take(Float64Array, frames!, 8, frameRoom);
+    table.#frameLength = take(Float64Array, frames!, 8, frameRoom);
+    table.#frameEncoding = take(Uint8Array, frames!, 1, frameRoom);
+    table.#slots = take(Int32Array, slots!, 4);
+    if (
+      at !== bytes.length ||
+      slots! < 2 ||
+      (slots! & (slots! - 1)) !== 0 ||
+      unique! * 2 > slots! ||
+      strings.packs.length !== strings.firstFrames.length
+    ) {
+      throw new Error("chunk table has the wrong length");
+    }
+    table.#count = count!;
+    table.#frames = frames!;
+    table.#unique = unique!;
+    table.#packIds = strings.packs;
+    table.#packFirstFrame = strings.firstFrames;
+    table.#frameRefs = new Map(strings.refs);
+    return table;
+  }
+
+  /** Pack ids in the order added (a pack's number is its place here). */
+  get packIds(): readonly string[] {
+    return this.#packIds;
+  }
 
   /** Distinct chunk ids. */
   get size(): number {

@@ -1,5 +1,5 @@
 import { access, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { z } from "zod";
 import { type Measurement, measure } from "./measure.js";
@@ -42,9 +42,17 @@ export class PrsCli {
     });
   }
 
-  /** Writes the config file: one repository and the given targets. */
+  /**
+   * Writes the config file: one repository and the given targets. The cache (the saved
+   * chunk table) goes beside the config, not into the user's home: like restic's cache,
+   * it is not counted as stored.
+   */
   async writeConfig(repositoryPath: string, targets: Record<string, unknown>): Promise<void> {
-    await writeFile(this.#config, stringify({ repository: { path: repositoryPath }, targets }));
+    const cacheDirectory = join(dirname(this.#config), "cache");
+    await writeFile(
+      this.#config,
+      stringify({ repository: { path: repositoryPath, cacheDirectory }, targets }),
+    );
   }
 
   /** Runs one command (`init`, `restore …`), measured. */

@@ -19,6 +19,7 @@ export function normalizeConfig(parsed: ParsedConfig, baseDir: string): ConfigDr
   const { repository, log } = config;
   if (repository.path !== undefined) repository.path = resolve(repository.path);
   if (repository.tempDirectory !== undefined) repository.tempDirectory = resolve(repository.tempDirectory);
+  if (repository.cacheDirectory !== undefined) repository.cacheDirectory = resolve(repository.cacheDirectory);
   if (log.file !== undefined) log.file = resolve(log.file);
   const targets = Object.fromEntries(
     Object.entries(config.targets).map(([name, target]) => [name, normalizeTarget(name, target, resolve)]),

@@ -47,6 +47,12 @@ export const repositorySchema = z.strictObject({
   lockTimeoutSeconds: z.number().min(0).default(600),
   /** Scratch space for restores and drills; relative to the config file. Default: the system temp directory. */
   tempDirectory: pathSchema.optional(),
+  /**
+   * This machine's cache of what the repository holds (the loaded chunk table), so a
+   * backup need not decode every pack index; relative to the config file. Default:
+   * $XDG_CACHE_HOME/prs-backup, else ~/.cache/prs-backup.
+   */
+  cacheDirectory: pathSchema.optional(),
   /** zstd compression level of stored chunks, 1–19. Default: 3. */
   compressionLevel: z.int().min(1).max(19).default(3),
 });

@@ -4,7 +4,6 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { packFiles, seeded } from "../../test/helpers/repo.js";
 import { LocalBackend } from "./backends/local.js";
-import { CATALOG_TABLE_KEY } from "./catalog-table.js";
 import { packIndexKey } from "./pack-format.js";
 import { Repository } from "./repository.js";
 import { SnapshotWriter } from "./snapshot-writer.js";
@@ -19,9 +18,12 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-const tableFile = (): string => path.join(repoDir, ...CATALOG_TABLE_KEY.split("/"));
-/** A fresh process's view of the repository. */
-const reopen = (): Promise<Repository> => Repository.open(new LocalBackend(repoDir));
+/** A fresh process's view of the repository, with this machine's cache in `dir/cache`. */
+const reopen = (): Promise<Repository> =>
+  Repository.open(new LocalBackend(repoDir), { cacheDirectory: path.join(dir, "cache") });
+async function tableFile(): Promise<string> {
+  return path.join(dir, "cache", (await reopen()).header.id, "catalog-table");
+}
 
 /** One backup of one small file, as a backup does it (index loaded first): one new pack. */
 async function backupOne(seed: string): Promise<string[]> {
@@ -47,14 +49,14 @@ async function contents(repo: Repository, fromIndexes: boolean) {
   };
 }
 
-describe("the saved catalog table", () => {
+describe("the saved chunk table", () => {
   it("is saved once eight packs are not in it, and then loads the same catalog as the pack indexes", async () => {
     await Repository.init(new LocalBackend(repoDir));
     const files: string[][] = [];
     for (let i = 0; i < 7; i++) files.push(await backupOne(`f${i}`));
-    await expect(fs.access(tableFile())).rejects.toThrow(); // seven packs: read one by one
+    await expect(fs.access(await tableFile())).rejects.toThrow(); // seven packs: read one by one
     files.push(await backupOne("f7"));
-    await fs.access(tableFile()); // the eighth backup saved it, its own pack included
+    await fs.access(await tableFile()); // the eighth backup saved it, its own pack included
 
     const fromTable = await contents(await reopen(), false);
     const fromIndexes = await contents(await reopen(), true);
@@ -80,15 +82,15 @@ describe("the saved catalog table", () => {
   it("is not used when a pack it covers is gone, damaged, or when it is damaged itself", async () => {
     await Repository.init(new LocalBackend(repoDir));
     for (let i = 0; i < 8; i++) await backupOne(`g${i}`);
-    const saved = await fs.readFile(tableFile());
+    const saved = await fs.readFile(await tableFile());
 
     // Its own bytes damaged: ignored, the pack indexes are read.
     const damaged = Buffer.from(saved);
     damaged[damaged.length >> 1]! ^= 0x01;
-    await fs.writeFile(tableFile(), damaged);
+    await fs.writeFile(await tableFile(), damaged);
     expect((await (await reopen()).chunks.packs()).fromSavedTable).toBe(false);
     expect((await (await reopen()).chunks.packs()).packs.size).toBe(8);
-    await fs.writeFile(tableFile(), saved);
+    await fs.writeFile(await tableFile(), saved);
 
     // A covered pack deleted (a prune): the table would claim its chunks; it is not used.
     const [gone] = await packFiles(repoDir);
@@ -111,5 +113,30 @@ describe("the saved catalog table", () => {
     const checked = await repo.chunks.packsFromIndexes();
     expect(checked.fromSavedTable).toBe(false);
     expect([...checked.rebuilt]).toEqual([path.basename(gone!)]);
+  });
+});
+
+describe("the cache directory", () => {
+  it("is the configured one, else under XDG_CACHE_HOME, else under ~/.cache, else none", async () => {
+    const { cacheDirectoryFor } = await import("./open.js");
+    expect(cacheDirectoryFor({ path: "/r", cacheDirectory: "/c" }, { HOME: "/home/x" })).toBe("/c");
+    expect(cacheDirectoryFor({ path: "/r" }, { XDG_CACHE_HOME: "/xdg", HOME: "/home/x" })).toBe(
+      "/xdg/prs-backup",
+    );
+    expect(cacheDirectoryFor({ path: "/r" }, { HOME: "/home/x" })).toBe("/home/x/.cache/prs-backup");
+    expect(cacheDirectoryFor({ path: "/r" }, {})).toBeUndefined();
+  });
+
+  it("holds nothing of a repository whose id is not what init makes", async () => {
+    await Repository.init(new LocalBackend(repoDir));
+    const header = JSON.parse(await fs.readFile(path.join(repoDir, "repository.json"), "utf8")) as {
+      id: string;
+    };
+    header.id = "../../escape";
+    await fs.writeFile(path.join(repoDir, "repository.json"), JSON.stringify(header));
+    for (let i = 0; i < 8; i++) await backupOne(`h${i}`);
+    await expect(fs.readdir(path.join(dir, "cache"))).rejects.toThrow();
+    // Where the id would have led, had it been used as a folder name.
+    await expect(fs.access(path.join(path.dirname(dir), "escape"))).rejects.toThrow();
   });
 });

@@ -1,16 +1,46 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
 import { ChunkTable } from "./chunk-table.js";
 
 /**
- * The chunk table of every pack, saved whole (`index/catalog-table`): what the pack
- * indexes say, in the form the catalog holds it, so that opening the repository copies
- * a few arrays instead of decoding every pack index and adding it chunk by chunk (about
- * 4 µs a chunk with a cold JIT: 80 ms at each start of a backup of the 2 GB bench tree,
- * seconds for a repository of a million chunks). The pack indexes stay the truth: this
- * object is used only when each pack it covers is still there with the same pack and index
- * sizes, and is ignored (and written anew) otherwise. See docs/repository-format.md.
+ * The chunk table of every pack, saved whole in this machine's cache (not in the
+ * repository): what the pack indexes say, in the form the catalog holds it, so that
+ * opening the repository copies a few arrays instead of decoding every pack index and
+ * adding it chunk by chunk (about 4 µs a chunk with a cold JIT: 80 ms at each start of a
+ * backup of the 2 GB bench tree, seconds for a repository of a million chunks). The pack
+ * indexes stay the truth: the saved table is used only when each pack it covers is still
+ * there with the same pack and index sizes, and is ignored (and saved anew) otherwise.
+ * See docs/architecture.md, "Chunk index memory".
  */
-export const CATALOG_TABLE_KEY = "index/catalog-table";
+export class SavedTable {
+  readonly file: string;
+
+  constructor(file: string) {
+    this.file = file;
+  }
+
+  /** The saved bytes, or undefined when there are none (or they cannot be read). */
+  async read(): Promise<Buffer | undefined> {
+    return fs.readFile(this.file).catch(() => undefined);
+  }
+
+  /**
+   * Saves the bytes under a temp name, then renames: a reader sees the old table or the
+   * new one. Not synced: a table cut short by a crash fails its checksum and is ignored.
+   */
+  async write(bytes: Buffer): Promise<void> {
+    await fs.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const temp = `${this.file}.tmp-${randomBytes(6).toString("hex")}`;
+    try {
+      await fs.writeFile(temp, bytes, { mode: 0o600 });
+      await fs.rename(temp, this.file);
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+  }
+}
 
 const MAGIC = "PRSCTAB1";
 const HASH_BYTES = 32;

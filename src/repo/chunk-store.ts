@@ -2,6 +2,7 @@ import { chunkId, chunkKey, isChunkId } from "./chunk-id.js";
 import { Decompressor } from "zstd-napi";
 import { RepoCorruptError } from "../errors.js";
 import { dataLength, ObjectNotFoundError, type Backend } from "./backend.js";
+import type { SavedTable } from "./catalog-table.js";
 import { PackCatalog, type ChunkLocation, type FrameRef, type PackInfo } from "./pack-catalog.js";
 import { packKey } from "./pack-format.js";
 import { FrameEncoder, OBJECT_RAW, OBJECT_ZSTD, objectBody } from "./frame-encoder.js";
@@ -36,8 +37,12 @@ export class ChunkStore {
   #loadedCatalog: PackCatalog | undefined;
   readonly #frames = new Map<string, Promise<Buffer>>();
 
-  constructor(backend: Backend, options: { compressionLevel?: number } = {}) {
+  /** This machine's saved chunk table of the repository, if it keeps one (see catalog-table.ts). */
+  readonly #savedTable: SavedTable | undefined;
+
+  constructor(backend: Backend, options: { compressionLevel?: number; savedTable?: SavedTable } = {}) {
     this.#backend = backend;
+    this.#savedTable = options.savedTable;
     this.#encoder = new FrameEncoder(options.compressionLevel ?? 3);
   }
 
@@ -90,7 +95,7 @@ export class ChunkStore {
   /**
    * The catalog read from every pack index object, never from the saved table: what
    * verify and prune check and rewrite (a damaged index object must be found, not covered
-   * by the table's copy of it).
+   * by the saved copy of it).
    */
   async packsFromIndexes(): Promise<PackCatalog> {
     const loaded = this.#catalog && (await this.#catalog);
@@ -100,17 +105,18 @@ export class ChunkStore {
   }
 
   #loadCatalog(useSavedTable: boolean): Promise<PackCatalog> {
-    return PackCatalog.load(this.#backend, { useSavedTable }).then(
+    const savedTable = useSavedTable ? this.#savedTable : undefined;
+    return PackCatalog.load(this.#backend, savedTable ? { savedTable } : {}).then(
       (catalog) => (this.#loadedCatalog = catalog),
     );
   }
 
   /**
    * Saves the catalog's table for the next run when it is loaded and enough packs were
-   * added (see PackCatalog.saveTable); durable at the next flush.
+   * added since the saved one (see PackCatalog.saveTable).
    */
   async saveTable(): Promise<void> {
-    await this.#loadedCatalog?.saveTable(this.#backend);
+    if (this.#savedTable) await this.#loadedCatalog?.saveTable(this.#savedTable);
   }
 
   /** True when the chunk is stored. Call loadIndex first: without the index nothing could be reused. */

@@ -2,7 +2,7 @@ import type { Backend, ObjectInfo } from "./backend.js";
 import { forEachLimit } from "../util/concurrency.js";
 import { decompress } from "zstd-napi";
 import { chunkId, isChunkId } from "./chunk-id.js";
-import { CATALOG_TABLE_KEY, decodeCatalogTable, encodeCatalogTable } from "./catalog-table.js";
+import { decodeCatalogTable, encodeCatalogTable, type SavedTable } from "./catalog-table.js";
 import { ChunkTable, type ChunkLocation, type FrameRef } from "./chunk-table.js";
 import {
   decodePackIndex,
@@ -68,12 +68,12 @@ export class PackCatalog {
   }
 
   /**
-   * Reads every pack's index, starting from the saved table (`index/catalog-table`) when
-   * every pack it covers is still there with the same sizes, unless `useSavedTable` is false.
+   * Reads every pack's index, starting from `savedTable` (this machine's cache) when every
+   * pack it covers is still there with the same sizes.
    */
-  static async load(backend: Backend, options: { useSavedTable?: boolean } = {}): Promise<PackCatalog> {
+  static async load(backend: Backend, options: { savedTable?: SavedTable } = {}): Promise<PackCatalog> {
     const [saved, packObjects, indexObjects] = await Promise.all([
-      options.useSavedTable === false ? undefined : readSavedTable(backend),
+      options.savedTable && readSavedTable(options.savedTable),
       listPacks(backend, "packs/"),
       listPacks(backend, "index/"),
     ]);
@@ -120,20 +120,17 @@ export class PackCatalog {
   }
 
   /**
-   * Saves the table for the next run, as a deferred write (durable at the next flush: a
-   * backup's commit), when it covers SAVE_AFTER packs fewer than there are now, packs
-   * written since the load included. Nothing when a pack's index came from anywhere but
-   * its index object. A failure only costs the next run its speed.
+   * Saves the table for the next run when the saved one covers SAVE_AFTER packs fewer than
+   * there are now, packs written since the load included. Nothing when a pack's index came
+   * from anywhere but its index object. A failure only costs the next run its speed.
    */
-  async saveTable(backend: Backend): Promise<void> {
+  async saveTable(savedTable: SavedTable): Promise<void> {
     if (!this.#isWhole() || this.packs.size - this.#savedCovers < SAVE_AFTER) return;
     const covered = this.chunks.packIds.map((id) => {
       const pack = this.packs.get(id)!;
       return { id, size: pack.size, indexSize: pack.indexSize };
     });
-    await backend
-      .put(CATALOG_TABLE_KEY, encodeCatalogTable(covered, this.chunks), { deferred: true })
-      .catch(() => undefined);
+    await savedTable.write(encodeCatalogTable(covered, this.chunks)).catch(() => undefined);
   }
 
   /** True when every pack's index was read from its index object: the table then says nothing else. */
@@ -155,8 +152,8 @@ export class PackCatalog {
 
 /**
  * Packs the saved table may lack before a backup saves it anew: saving writes the whole
- * table (1.6 MB for the bench tree's 20,000 chunks), reading a pack's index instead costs
- * a millisecond or two.
+ * table (1.6 MB for the bench tree's 20,000 chunks; 80 MB for a million), reading a pack's
+ * index instead costs a millisecond or two.
  */
 const SAVE_AFTER = 8;
 
@@ -170,9 +167,10 @@ async function listPacks(backend: Backend, prefix: string): Promise<Map<string, 
 }
 
 /** The saved table, or undefined when there is none or it is damaged (the pack indexes are read instead). */
-async function readSavedTable(backend: Backend): Promise<ReturnType<typeof decodeCatalogTable> | undefined> {
+async function readSavedTable(saved: SavedTable): Promise<ReturnType<typeof decodeCatalogTable> | undefined> {
+  const bytes = await saved.read();
   try {
-    return decodeCatalogTable(await backend.get(CATALOG_TABLE_KEY));
+    return bytes && decodeCatalogTable(bytes);
   } catch {
     return undefined;
   }

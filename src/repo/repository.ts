@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { RepoCorruptError, UserError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { ObjectNotFoundError, type Backend } from "./backend.js";
+import { SavedTable } from "./catalog-table.js";
 import { ChunkStore } from "./chunk-store.js";
 import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "./chunker.js";
 import { RepoLock, type LockOptions } from "./lock.js";
@@ -29,6 +31,8 @@ export interface RepositoryHeader {
 
 export interface OpenOptions {
   compressionLevel?: number;
+  /** Where this machine keeps its cache of the repository (a folder per repository id); none when undefined. */
+  cacheDirectory?: string;
 }
 
 /** An opened repository: its header, chunk store, snapshots and locks. */
@@ -44,6 +48,10 @@ export class Repository {
     this.#header = header;
     this.chunks = new ChunkStore(backend, {
       compressionLevel: options.compressionLevel ?? header.compression.level,
+      // The id names a folder: only as the 32 hex digits `init` makes.
+      ...(options.cacheDirectory !== undefined && /^[0-9a-f]{32}$/.test(header.id)
+        ? { savedTable: new SavedTable(path.join(options.cacheDirectory, header.id, "catalog-table")) }
+        : {}),
     });
     this.snapshots = new SnapshotStore(backend, this.chunks);
     this.history = new RunHistory(backend);

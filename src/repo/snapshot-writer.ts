@@ -530,8 +530,6 @@ export class SnapshotWriter {
     const sealed = this.#packs?.finish();
     if (sealed) await this.#writePack(sealed);
     await this.drain();
-    // With this snapshot's packs, so that the next run finds them without reading their indexes.
-    await this.#repo.chunks.saveTable();
     await this.#repo.backend.flush();
     const manifest: SnapshotManifest = {
       formatVersion: 1,
@@ -551,6 +549,8 @@ export class SnapshotWriter {
       tool: { name: "prs-backup", version: VERSION },
     };
     await this.#repo.snapshots.write(manifest);
+    // With this snapshot's packs, so that the next run finds them without reading their indexes.
+    await this.#repo.chunks.saveTable();
     return manifest;
   }
 

@@ -26,6 +26,41 @@ import {
 
 const execFileAsync = promisify(execFile);
 
+/** Subfolders listed at once (see #walk). */
+const LIST_GROUP = 16;
+
+/** A folder's objects as [key, path] (temp files left out) and its subfolders likewise; nothing when it is gone. */
+async function listFolder(
+  dir: string,
+  keyPrefix: string,
+): Promise<{ files: [string, string][]; folders: [string, string][] }> {
+  const files: [string, string][] = [];
+  const folders: [string, string][] = [];
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { files, folders };
+    throw err;
+  }
+  for (const entry of entries) {
+    if (entry.name.startsWith(TEMP_PREFIX)) continue;
+    const pair: [string, string] = [
+      keyPrefix === "" ? entry.name : `${keyPrefix}/${entry.name}`,
+      path.join(dir, entry.name),
+    ];
+    if (entry.isDirectory()) folders.push([pair[1], pair[0]]);
+    else if (entry.isFile()) files.push(pair);
+  }
+  return { files, folders };
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
 /**
  * A repository in a local directory. Objects are files written atomically (temp →
  * fsync → rename). Directory fsyncs after renames are batched: `put` records the
@@ -148,10 +183,20 @@ export class LocalBackend implements Backend {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    for await (const [key, full] of this.#keys(prefix)) {
-      const st = await fs.stat(full).catch(() => undefined);
-      if (st) yield { key, size: st.size, modifiedMs: st.mtimeMs };
+    // A group of stats side by side, like the folders in #walk; in listing order.
+    let group: [string, string][] = [];
+    const stated = async function* (): AsyncIterable<ObjectInfo> {
+      const stats = await Promise.all(group.map(([, full]) => fs.stat(full).catch(() => undefined)));
+      for (const [i, st] of stats.entries()) {
+        if (st) yield { key: group[i]![0], size: st.size, modifiedMs: st.mtimeMs };
+      }
+      group = [];
+    };
+    for await (const pair of this.#keys(prefix)) {
+      group.push(pair);
+      if (group.length === LIST_GROUP * 2) yield* stated();
     }
+    yield* stated();
   }
 
   async *listKeys(prefix: string): AsyncIterable<string> {
@@ -163,23 +208,18 @@ export class LocalBackend implements Backend {
     return this.#walk(base === "" ? this.#root : this.#pathOf(base), base);
   }
 
+  /**
+   * Lists a folder's objects, then its subfolders' a group at a time (LIST_GROUP listed
+   * side by side): one after the other, the 256 folders of `data/` took 35 ms of every
+   * backup's start, most of it waiting on the thread pool one folder at a time.
+   */
   async *#walk(dir: string, keyPrefix: string): AsyncIterable<[string, string]> {
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw err;
-    }
-    for (const entry of entries) {
-      if (entry.name.startsWith(TEMP_PREFIX)) continue;
-      const key = keyPrefix === "" ? entry.name : `${keyPrefix}/${entry.name}`;
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        yield* this.#walk(full, key);
-      } else if (entry.isFile()) {
-        yield [key, full];
-      }
+    const { files, folders } = await listFolder(dir, keyPrefix);
+    yield* files;
+    for (let at = 0; at < folders.length; at += LIST_GROUP) {
+      const group = folders.slice(at, at + LIST_GROUP);
+      const listed = await Promise.all(group.map(([full, key]) => collect(this.#walk(full, key))));
+      for (const objects of listed) yield* objects;
     }
   }
 

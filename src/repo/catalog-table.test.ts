@@ -139,4 +139,19 @@ describe("the cache directory", () => {
     // Where the id would have led, had it been used as a folder name.
     await expect(fs.access(path.join(path.dirname(dir), "escape"))).rejects.toThrow();
   });
+
+  it("removes the temp files a killed run left behind, not one another run may be writing", async () => {
+    const { SavedTable } = await import("./catalog-table.js");
+    const file = path.join(dir, "cache", "0".repeat(32), "catalog-table");
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const old = `${file}.tmp-aaaaaaaaaaaa`;
+    const fresh = `${file}.tmp-bbbbbbbbbbbb`;
+    await fs.writeFile(old, "left by a killed run");
+    await fs.writeFile(fresh, "being written");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await fs.utimes(old, twoHoursAgo, twoHoursAgo);
+    await new SavedTable(file).write(Buffer.from("table"));
+    expect((await fs.readdir(path.dirname(file))).sort()).toEqual(["catalog-table", path.basename(fresh)]);
+    expect(await fs.readFile(file, "utf8")).toBe("table");
+  });
 });

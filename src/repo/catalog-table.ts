@@ -28,9 +28,18 @@ export class SavedTable {
   /**
    * Saves the bytes under a temp name, then renames: a reader sees the old table or the
    * new one. Not synced: a table cut short by a crash fails its checksum and is ignored.
+   * Temp files a killed run left behind, an hour old or more, are removed first.
    */
-  async write(bytes: Buffer): Promise<void> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+  async write(bytes: Buffer, now = Date.now()): Promise<void> {
+    const dir = path.dirname(this.file);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const prefix = `${path.basename(this.file)}.tmp-`;
+    for (const name of await fs.readdir(dir)) {
+      if (!name.startsWith(prefix)) continue;
+      const left = path.join(dir, name);
+      const stat = await fs.stat(left).catch(() => undefined);
+      if (stat && now - stat.mtimeMs >= STALE_TEMP_MS) await fs.rm(left, { force: true });
+    }
     const temp = `${this.file}.tmp-${randomBytes(6).toString("hex")}`;
     try {
       await fs.writeFile(temp, bytes, { mode: 0o600 });
@@ -42,6 +51,8 @@ export class SavedTable {
   }
 }
 
+/** A temp file this old is a killed run's leftover, not another run's write under way. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 const MAGIC = "PRSCTAB1";
 const HASH_BYTES = 32;
 

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { packFiles, seeded } from "../../test/helpers/repo.js";
+import { tempPathFor } from "../util/fs.js";
 import { LocalBackend } from "./backends/local.js";
 import { packIndexKey } from "./pack-format.js";
 import { Repository } from "./repository.js";
@@ -144,14 +145,16 @@ describe("the cache directory", () => {
     const { SavedTable } = await import("./catalog-table.js");
     const file = path.join(dir, "cache", "0".repeat(32), "catalog-table");
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const old = `${file}.tmp-aaaaaaaaaaaa`;
-    const fresh = `${file}.tmp-bbbbbbbbbbbb`;
+    const old = tempPathFor(file);
+    const fresh = tempPathFor(file);
     await fs.writeFile(old, "left by a killed run");
     await fs.writeFile(fresh, "being written");
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     await fs.utimes(old, twoHoursAgo, twoHoursAgo);
     await new SavedTable(file).write(Buffer.from("table"));
-    expect((await fs.readdir(path.dirname(file))).sort()).toEqual(["catalog-table", path.basename(fresh)]);
+    expect((await fs.readdir(path.dirname(file))).sort()).toEqual(
+      ["catalog-table", path.basename(fresh)].sort(),
+    );
     expect(await fs.readFile(file, "utf8")).toBe("table");
   });
 });

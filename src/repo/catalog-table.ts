@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { ensureDir, removeStaleTemps, writeFileAtomic } from "../util/fs.js";
 import { ChunkTable } from "./chunk-table.js";
 
 /**
@@ -27,27 +28,14 @@ export class SavedTable {
 
   /**
    * Saves the bytes under a temp name, then renames: a reader sees the old table or the
-   * new one. Not synced: a table cut short by a crash fails its checksum and is ignored.
-   * Temp files a killed run left behind, an hour old or more, are removed first.
+   * new one. Not synced: a table cut short by a power loss fails its checksum and is
+   * ignored. Temp files a killed run left behind, an hour old or more, are removed first.
    */
   async write(bytes: Buffer, now = Date.now()): Promise<void> {
     const dir = path.dirname(this.file);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const prefix = `${path.basename(this.file)}.tmp-`;
-    for (const name of await fs.readdir(dir)) {
-      if (!name.startsWith(prefix)) continue;
-      const left = path.join(dir, name);
-      const stat = await fs.stat(left).catch(() => undefined);
-      if (stat && now - stat.mtimeMs >= STALE_TEMP_MS) await fs.rm(left, { force: true });
-    }
-    const temp = `${this.file}.tmp-${randomBytes(6).toString("hex")}`;
-    try {
-      await fs.writeFile(temp, bytes, { mode: 0o600 });
-      await fs.rename(temp, this.file);
-    } catch (err) {
-      await fs.rm(temp, { force: true });
-      throw err;
-    }
+    await ensureDir(dir);
+    await removeStaleTemps(dir, STALE_TEMP_MS, now);
+    await writeFileAtomic(this.file, bytes, { sync: false });
   }
 }
 

@@ -89,6 +89,12 @@ export interface AtomicWriteOptions {
   deferDirSync?: boolean;
   /** Fail with EEXIST instead of replacing an existing file. */
   exclusive?: boolean;
+  /**
+   * false: no fsync at all, for data whose reader checks it (a cache with a checksum):
+   * after a power loss the file may be the old one, or torn, but never half-visible
+   * while this machine runs. Default true.
+   */
+  sync?: boolean;
 }
 
 /**
@@ -103,9 +109,10 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const temp = tempPathFor(target);
   const mode = options.mode ?? FILE_MODE;
+  const sync = options.sync ?? true;
   try {
     if (typeof data === "string" || data instanceof Uint8Array || Array.isArray(data)) {
-      await writeNew(temp, data as Uint8Array | string | readonly Uint8Array[], { mode, sync: true });
+      await writeNew(temp, data as Uint8Array | string | readonly Uint8Array[], { mode, sync });
     } else {
       const out = createWriteStream(temp, { flags: "wx", mode });
       await pipeline(data, out);
@@ -123,7 +130,7 @@ export async function writeFileAtomic(
     } else {
       await fs.rename(temp, target);
     }
-    if (!options.deferDirSync) await fsyncDir(path.dirname(target));
+    if (sync && !options.deferDirSync) await fsyncDir(path.dirname(target));
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw err;
@@ -144,6 +151,30 @@ export async function writeNew(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Removes temp files (TEMP_PREFIX) under `root` older than `olderThanMs`: what a crashed
+ * or killed writer left behind. Returns how many it removed.
+ */
+export async function removeStaleTemps(root: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const visit = async (dir: string): Promise<void> => {
+    const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) await visit(full);
+      else if (entry.name.startsWith(TEMP_PREFIX)) {
+        const st = await fs.stat(full).catch(() => undefined);
+        if (st && now - st.mtimeMs > olderThanMs) {
+          await fs.rm(full, { force: true });
+          removed += 1;
+        }
+      }
+    }
+  };
+  await visit(root);
+  return removed;
 }
 
 /** mkdir -p with the repository's private mode. */

@@ -18,6 +18,7 @@ import {
   DIR_MODE,
   FILE_MODE,
   fsyncDir,
+  removeStaleTemps,
   TEMP_PREFIX,
   tempPathFor,
   writeFileAtomic,
@@ -274,24 +275,8 @@ export class LocalBackend implements Backend {
   }
 
   /** Removes leftover temp files older than `olderThanMs` (from crashed writers). */
-  async removeStaleTemps(olderThanMs: number, now = Date.now()): Promise<number> {
-    let removed = 0;
-    const visit = async (dir: string): Promise<void> => {
-      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-      for (const entry of entries) {
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) await visit(full);
-        else if (entry.name.startsWith(TEMP_PREFIX)) {
-          const st = await fs.stat(full).catch(() => undefined);
-          if (st && now - st.mtimeMs > olderThanMs) {
-            await fs.rm(full, { force: true });
-            removed += 1;
-          }
-        }
-      }
-    };
-    await visit(this.#root);
-    return removed;
+  removeStaleTemps(olderThanMs: number, now = Date.now()): Promise<number> {
+    return removeStaleTemps(this.#root, olderThanMs, now);
   }
 }
 

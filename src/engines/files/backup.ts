@@ -142,31 +142,27 @@ interface Storing {
   reads: Budget;
 }
 
+/** What every entry has, from the walk. */
 function baseOf(item: WalkItem): Omit<Entry, "type"> {
   return { path: item.path, mode: item.mode, uid: item.uid, gid: item.gid, mtimeNs: item.mtimeNs };
 }
 
 /**
- * A file's entry. Spelled out rather than spread from parts: an unchanged re-snapshot makes
- * one per file, and its keys' order is the entry list's bytes (unchanged files must give
- * unchanged entry chunks).
+ * A file's entry: the walk's item with its size (as read) and content. Spelled out rather
+ * than spread from parts: an unchanged re-snapshot makes one per file, and its keys' order
+ * is the entry list's bytes (unchanged files must give unchanged entry chunks).
  */
-function fileEntry(
-  base: Omit<Entry, "type">,
-  identity: { size: number; ino: string; ctimeNs: string },
-  chunks: string[],
-  sha256: string | undefined,
-): FileEntry {
+function fileEntry(item: WalkItem, size: number, chunks: string[], sha256: string | undefined): FileEntry {
   const entry: FileEntry = {
-    path: base.path,
-    mode: base.mode,
-    uid: base.uid,
-    gid: base.gid,
-    mtimeNs: base.mtimeNs,
+    path: item.path,
+    mode: item.mode,
+    uid: item.uid,
+    gid: item.gid,
+    mtimeNs: item.mtimeNs,
     type: "file",
-    size: identity.size,
-    ino: identity.ino,
-    ctimeNs: identity.ctimeNs,
+    size,
+    ino: item.ino,
+    ctimeNs: item.ctimeNs,
     chunks,
   };
   if (sha256 !== undefined) entry.sha256 = sha256;
@@ -195,37 +191,26 @@ function toEntry(
     return undefined;
   };
   try {
-    const base = baseOf(item);
-    if (item.kind === "dir") return { entry: { ...base, type: "dir" } };
+    if (item.kind === "dir") return { entry: { ...baseOf(item), type: "dir" } };
     if (item.kind === "symlink") {
       return fs
         .readlink(item.path)
-        .then((target) => ({ entry: { ...base, type: "symlink", target } }), failed);
+        .then((target) => ({ entry: { ...baseOf(item), type: "symlink", target } }), failed);
     }
-    const identity = { size: item.size, ino: item.ino, ctimeNs: item.ctimeNs };
     const previous = parent?.entry;
-    if (
-      previous &&
-      isUnchanged(previous, base, identity) &&
-      storing.writer.hasLoadedChunks(previous.chunks)
-    ) {
+    if (previous && isUnchanged(previous, item) && storing.writer.hasLoadedChunks(previous.chunks)) {
       storing.counters.reusedFiles += 1;
       // The parent's line as it was: no serializing of an entry that is the same again.
-      if (isSameFileEntry(previous, base)) return parent;
-      return { entry: fileEntry(base, identity, previous.chunks, previous.sha256) };
+      if (isSameFileEntry(previous, item)) return parent;
+      return { entry: fileEntry(item, item.size, previous.chunks, previous.sha256) };
     }
-    return storeFile(item, base, identity, storing).catch(failed);
+    return storeFile(item, storing).catch(failed);
   } catch (err) {
     return failed(err);
   }
 }
 
-async function storeFile(
-  item: WalkItem,
-  base: Omit<Entry, "type">,
-  identity: { size: number; ino: string; ctimeNs: string },
-  storing: Storing,
-): Promise<NewEntry> {
+async function storeFile(item: WalkItem, storing: Storing): Promise<NewEntry> {
   await storing.reads.acquire(1);
   let stored: StoredData;
   try {
@@ -235,7 +220,7 @@ async function storeFile(
   }
   storing.counters.readFiles += 1;
   storing.counters.readBytes += stored.size;
-  return { entry: fileEntry(base, { ...identity, size: stored.size }, stored.chunks, stored.sha256) };
+  return { entry: fileEntry(item, stored.size, stored.chunks, stored.sha256) };
 }
 
 /**
@@ -243,11 +228,11 @@ async function storeFile(
  * now: the same owner and mode, and no field besides those it writes (an entry from an
  * older version is written anew).
  */
-function isSameFileEntry(previous: FileEntry, base: Omit<Entry, "type">): boolean {
+function isSameFileEntry(previous: FileEntry, item: WalkItem): boolean {
   return (
-    previous.mode === base.mode &&
-    previous.uid === base.uid &&
-    previous.gid === base.gid &&
+    previous.mode === item.mode &&
+    previous.uid === item.uid &&
+    previous.gid === item.gid &&
     Object.keys(previous).length === FILE_ENTRY_FIELDS + (previous.sha256 === undefined ? 0 : 1)
   );
 }
@@ -255,24 +240,21 @@ function isSameFileEntry(previous: FileEntry, base: Omit<Entry, "type">): boolea
 /** How many fields `fileEntry` writes, `sha256` aside. */
 const FILE_ENTRY_FIELDS = Object.keys(
   fileEntry(
-    { path: "", mode: 0, uid: 0, gid: 0, mtimeNs: "" },
-    { size: 0, ino: "", ctimeNs: "" },
+    { path: "", kind: "file", mode: 0, uid: 0, gid: 0, size: 0, ino: "", mtimeNs: "", ctimeNs: "" },
+    0,
     [],
     undefined,
   ),
 ).length;
 
-function isUnchanged(
-  previous: Entry,
-  base: Omit<Entry, "type">,
-  identity: { size: number; ino: string; ctimeNs: string },
-): previous is FileEntry {
+/** True when the parent's entry is of this same file, unchanged: size, mtime, ctime and inode. */
+function isUnchanged(previous: Entry, item: WalkItem): previous is FileEntry {
   return (
     previous.type === "file" &&
-    previous.size === identity.size &&
-    previous.mtimeNs === base.mtimeNs &&
-    previous.ctimeNs === identity.ctimeNs &&
-    previous.ino === identity.ino
+    previous.size === item.size &&
+    previous.mtimeNs === item.mtimeNs &&
+    previous.ctimeNs === item.ctimeNs &&
+    previous.ino === item.ino
   );
 }
 

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../util/logger.js";
-import { walkBatches, walkTree, type WalkOptions } from "./walk.js";
+import { walkBatches, type WalkOptions } from "./walk.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -35,17 +35,17 @@ async function walk(options: Partial<WalkOptions> = {}): Promise<{ paths: string
   const problems: string[] = [];
   const paths: string[] = [];
   const logger = createLogger({ level: "error", sinks: [{ json: false, write: () => undefined }] });
-  for await (const item of walkTree({
+  for await (const batch of walkBatches({
     roots: [dir],
     warn: (m) => logger.warn(m),
     onProblem: (p) => problems.push(p),
     ...options,
   }))
-    paths.push(path.relative(dir, item.path));
+    paths.push(...batch.map((item) => path.relative(dir, item.path)));
   return { paths, problems };
 }
 
-describe("walkTree", () => {
+describe("walkBatches, flattened", () => {
   it("yields the same items in the same order with blocking lstat and with thread-pool batches", async () => {
     const blocking = await walk();
     const batched = await walk({ slowStatMs: -1 }); // the first lstat counts as slow: batches from then on

@@ -47,19 +47,12 @@ function matcher(patterns: readonly string[] | undefined): ((p: string) => boole
 
 /**
  * Walks the roots depth-first with each directory's names sorted, so items come in
- * comparePaths order. Excluded directories are skipped whole; include patterns select
- * files and symlinks (directories are always walked). Sockets, FIFOs and devices are
- * skipped with a warning: they hold no data to restore.
- */
-export async function* walkTree(options: WalkOptions): AsyncGenerator<WalkItem> {
-  for await (const batch of walkBatches(options)) yield* batch;
-}
-
-/**
- * The walk of walkTree, in batches of up to `batchSize` items. Within a batch nothing is
- * awaited while lstat is fast: a promise per entry cost more CPU than lstat itself (a
- * re-snapshot of the bench tree spent most of its main thread passing entries between
- * async generators), so callers deal with a batch at a time.
+ * comparePaths order, in batches of up to `batchSize` items. Excluded directories are
+ * skipped whole; include patterns select files and symlinks (directories are always
+ * walked). Sockets, FIFOs and devices are skipped with a warning: they hold no data to
+ * restore. Within a batch nothing is awaited while lstat is fast: a promise per entry cost
+ * more CPU than lstat itself (a re-snapshot of the bench tree spent most of its main thread
+ * passing entries between async generators), so callers deal with a batch at a time.
  *
  * One loop with a stack of open directories, not one generator per directory: an item
  * yielded from a nested generator passes through every level above it, a promise each.

@@ -27,16 +27,16 @@ import {
 
 const execFileAsync = promisify(execFile);
 
-/** Subfolders listed at once (see #walk). */
+/** Subfolders listed at once (see #walk); a listing's objects are stated twice as many at once. */
 const LIST_GROUP = 16;
 
-/** A folder's objects as [key, path] (temp files left out) and its subfolders likewise; nothing when it is gone. */
-async function listFolder(
-  dir: string,
-  keyPrefix: string,
-): Promise<{ files: [string, string][]; folders: [string, string][] }> {
-  const files: [string, string][] = [];
-  const folders: [string, string][] = [];
+/** A key and the file that holds it. */
+type Listed = [key: string, file: string];
+
+/** A folder's objects (temp files left out) and its subfolders, as [key, path]; nothing when it is gone. */
+async function listFolder(dir: string, keyPrefix: string): Promise<{ files: Listed[]; folders: Listed[] }> {
+  const files: Listed[] = [];
+  const folders: Listed[] = [];
   let entries: import("node:fs").Dirent[];
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
@@ -46,14 +46,23 @@ async function listFolder(
   }
   for (const entry of entries) {
     if (entry.name.startsWith(TEMP_PREFIX)) continue;
-    const pair: [string, string] = [
+    const listed: Listed = [
       keyPrefix === "" ? entry.name : `${keyPrefix}/${entry.name}`,
       path.join(dir, entry.name),
     ];
-    if (entry.isDirectory()) folders.push([pair[1], pair[0]]);
-    else if (entry.isFile()) files.push(pair);
+    if (entry.isDirectory()) folders.push(listed);
+    else if (entry.isFile()) files.push(listed);
   }
   return { files, folders };
+}
+
+/** The objects' sizes and times, in the order given; an object gone meanwhile is left out. */
+async function statAll(objects: readonly Listed[]): Promise<ObjectInfo[]> {
+  const stats = await Promise.all(objects.map(([, file]) => fs.stat(file).catch(() => undefined)));
+  return objects.flatMap(([key], i) => {
+    const st = stats[i];
+    return st ? [{ key, size: st.size, modifiedMs: st.mtimeMs }] : [];
+  });
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -184,27 +193,22 @@ export class LocalBackend implements Backend {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    // A group of stats side by side, like the folders in #walk; in listing order.
-    let group: [string, string][] = [];
-    const stated = async function* (): AsyncIterable<ObjectInfo> {
-      const stats = await Promise.all(group.map(([, full]) => fs.stat(full).catch(() => undefined)));
-      for (const [i, st] of stats.entries()) {
-        if (st) yield { key: group[i]![0], size: st.size, modifiedMs: st.mtimeMs };
+    let group: Listed[] = [];
+    for await (const listed of this.#keys(prefix)) {
+      group.push(listed);
+      if (group.length === LIST_GROUP * 2) {
+        yield* await statAll(group);
+        group = [];
       }
-      group = [];
-    };
-    for await (const pair of this.#keys(prefix)) {
-      group.push(pair);
-      if (group.length === LIST_GROUP * 2) yield* stated();
     }
-    yield* stated();
+    yield* await statAll(group);
   }
 
   async *listKeys(prefix: string): AsyncIterable<string> {
     for await (const [key] of this.#keys(prefix)) yield key;
   }
 
-  #keys(prefix: string): AsyncIterable<[string, string]> {
+  #keys(prefix: string): AsyncIterable<Listed> {
     const base = prefix.replace(/\/+$/, "");
     return this.#walk(base === "" ? this.#root : this.#pathOf(base), base);
   }
@@ -214,12 +218,12 @@ export class LocalBackend implements Backend {
    * side by side): one after the other, the 256 folders of `data/` took 35 ms of every
    * backup's start, most of it waiting on the thread pool one folder at a time.
    */
-  async *#walk(dir: string, keyPrefix: string): AsyncIterable<[string, string]> {
+  async *#walk(dir: string, keyPrefix: string): AsyncIterable<Listed> {
     const { files, folders } = await listFolder(dir, keyPrefix);
     yield* files;
     for (let at = 0; at < folders.length; at += LIST_GROUP) {
       const group = folders.slice(at, at + LIST_GROUP);
-      const listed = await Promise.all(group.map(([full, key]) => collect(this.#walk(full, key))));
+      const listed = await Promise.all(group.map(([key, folder]) => collect(this.#walk(folder, key))));
       for (const objects of listed) yield* objects;
     }
   }

@@ -97,54 +97,60 @@ export class ChunkTable {
   /** A table from `toBytes`; throws a plain Error when the bytes are not one (or of another byte order). */
   static fromBytes(bytes: Buffer): ChunkTable {
     let at = 0;
-    /** n elements of `size` bytes, in an array of at least `capacity` (growth doubles it, so never 0). */
+    /** The next n elements, in an array of at least `capacity` (growth doubles it, so never 0). */
     const take = <T extends ArrayBufferView>(
-      make: new (n: number) => T,
+      make: { new (n: number): T; readonly BYTES_PER_ELEMENT: number },
       n: number,
-      size: number,
       capacity = n,
     ): T => {
+      const bytesOf = n * make.BYTES_PER_ELEMENT;
+      if (at + bytesOf > bytes.length) throw new Error("chunk table is cut short");
       const array = new make(Math.max(n, capacity));
-      if (at + n * size > bytes.length) throw new Error("chunk table is cut short");
-      new Uint8Array(array.buffer).set(bytes.subarray(at, at + n * size));
-      at += n * size;
+      new Uint8Array(array.buffer).set(bytes.subarray(at, at + bytesOf));
+      at += bytesOf;
       return array;
     };
-    const head = take(Uint32Array, 6, 4);
-    if (head[0] !== BYTE_ORDER) throw new Error("chunk table of another byte order");
-    const [, count, frames, unique, slots, stringsLength] = head as unknown as number[];
-    if (at + stringsLength! > bytes.length) throw new Error("chunk table is cut short");
-    const strings = JSON.parse(bytes.toString("utf8", at, at + stringsLength!)) as {
+    const [order, count, frames, unique, slots, stringsLength] = Array.from(take(Uint32Array, 6)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    if (order !== BYTE_ORDER) throw new Error("chunk table of another byte order");
+    if (at + stringsLength > bytes.length) throw new Error("chunk table is cut short");
+    const strings = JSON.parse(bytes.toString("utf8", at, at + stringsLength)) as {
       packs: string[];
       firstFrames: number[];
       refs: [number, string][];
     };
-    at += stringsLength!;
+    at += stringsLength;
     const table = new ChunkTable();
-    const chunkRoom = Math.max(count!, MIN_CHUNKS);
-    const frameRoom = Math.max(frames!, MIN_FRAMES);
-    table.#ids = take(Int32Array, count! * WORDS, 4, chunkRoom * WORDS);
-    table.#starts = take(Uint32Array, count!, 4, chunkRoom);
-    table.#sizes = take(Uint32Array, count!, 4, chunkRoom);
-    table.#frameOf = take(Int32Array, count!, 4, chunkRoom);
-    table.#frameFirst = take(Int32Array, frames!, 4, frameRoom);
-    table.#framePack = take(Int32Array, frames!, 4, frameRoom);
-    table.#frameOffset = take(Float64Array, frames!, 8, frameRoom);
-    table.#frameLength = take(Float64Array, frames!, 8, frameRoom);
-    table.#frameEncoding = take(Uint8Array, frames!, 1, frameRoom);
-    table.#slots = take(Int32Array, slots!, 4);
+    const chunkRoom = Math.max(count, MIN_CHUNKS);
+    const frameRoom = Math.max(frames, MIN_FRAMES);
+    table.#ids = take(Int32Array, count * WORDS, chunkRoom * WORDS);
+    table.#starts = take(Uint32Array, count, chunkRoom);
+    table.#sizes = take(Uint32Array, count, chunkRoom);
+    table.#frameOf = take(Int32Array, count, chunkRoom);
+    table.#frameFirst = take(Int32Array, frames, frameRoom);
+    table.#framePack = take(Int32Array, frames, frameRoom);
+    table.#frameOffset = take(Float64Array, frames, frameRoom);
+    table.#frameLength = take(Float64Array, frames, frameRoom);
+    table.#frameEncoding = take(Uint8Array, frames, frameRoom);
+    table.#slots = take(Int32Array, slots);
     if (
       at !== bytes.length ||
-      slots! < 2 ||
-      (slots! & (slots! - 1)) !== 0 ||
-      unique! * 2 > slots! ||
+      slots < 2 ||
+      (slots & (slots - 1)) !== 0 ||
+      unique * 2 > slots ||
       strings.packs.length !== strings.firstFrames.length
     ) {
       throw new Error("chunk table has the wrong length");
     }
-    table.#count = count!;
-    table.#frames = frames!;
-    table.#unique = unique!;
+    table.#count = count;
+    table.#frames = frames;
+    table.#unique = unique;
     table.#packIds = strings.packs;
     table.#packFirstFrame = strings.firstFrames;
     table.#frameRefs = new Map(strings.refs);
